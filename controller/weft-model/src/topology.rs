@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{Label, Name, PortNo, VlanRange, VniRange};
 
@@ -19,7 +19,7 @@ pub const VXLAN_TUNNEL_PORT: PortNo = match PortNo::new_const(65000) {
 };
 
 /// Index of a switch in [`Topology::switches`] (sorted by name).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SwitchId(pub u32);
 
 impl SwitchId {
@@ -29,7 +29,7 @@ impl SwitchId {
 }
 
 /// A port on a switch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PortKey {
     pub switch: SwitchId,
     pub port: PortNo,

@@ -212,3 +212,10 @@ fn rule_order(a: &Rule, b: &Rule) -> std::cmp::Ordering {
         .then(b.priority.cmp(&a.priority))
         .then_with(|| a.cmp(b))
 }
+
+/// The rule tables of every programmed switch of a fabric, by switch.
+/// Switches absent from the map have no rules (they drop everything).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FabricRules {
+    pub switches: std::collections::BTreeMap<weft_model::SwitchId, SwitchRules>,
+}
