@@ -124,7 +124,11 @@ bounded_int!(
 impl PortNo {
     /// `PortNo::new` usable in constants.
     pub const fn new_const(raw: u32) -> Option<PortNo> {
-        if raw >= 1 && raw <= 0xFEFF { Some(PortNo(raw)) } else { None }
+        if raw >= 1 && raw <= 0xFEFF {
+            Some(PortNo(raw))
+        } else {
+            None
+        }
     }
 }
 
@@ -145,7 +149,11 @@ impl Name {
             && bytes
                 .iter()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
-        if ok { Ok(Name(raw)) } else { Err(IdError::InvalidName(raw)) }
+        if ok {
+            Ok(Name(raw))
+        } else {
+            Err(IdError::InvalidName(raw))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -169,7 +177,11 @@ impl Label {
             && bytes
                 .iter()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if ok { Ok(Label(raw)) } else { Err(IdError::InvalidLabel(raw)) }
+        if ok {
+            Ok(Label(raw))
+        } else {
+            Err(IdError::InvalidLabel(raw))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -224,7 +236,10 @@ pub type VlanRange = IdRange<VlanId>;
 impl<T: Copy + Ord + Into<u64>> IdRange<T> {
     pub fn new(first: T, last: T) -> Result<Self, IdError> {
         if first > last {
-            return Err(IdError::EmptyRange { first: first.into(), last: last.into() });
+            return Err(IdError::EmptyRange {
+                first: first.into(),
+                last: last.into(),
+            });
         }
         Ok(IdRange { first, last })
     }

@@ -88,7 +88,9 @@ impl Intent {
     pub fn attachments(&self) -> impl Iterator<Item = (&Operator, &Network, PortKey, AttachMode)> {
         self.operators.values().flat_map(|op| {
             op.networks.values().flat_map(move |net| {
-                net.attachments.iter().map(move |(port, mode)| (op, net, *port, *mode))
+                net.attachments
+                    .iter()
+                    .map(move |(port, mode)| (op, net, *port, *mode))
             })
         })
     }

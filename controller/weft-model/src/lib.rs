@@ -10,13 +10,18 @@
 //! pipeline entries or touch a switch: it has no I/O at all. Parsing lives
 //! in `weft-config`, compilation in `weft-pipeline`.
 
+pub mod alloc;
+pub mod change;
 pub mod ids;
 pub mod intent;
 pub mod path;
 pub mod spec;
 pub mod topology;
+mod validate;
 pub mod violation;
 
+pub use alloc::{AllocError, IdPool, PoolId, QuotaExceeded, QuotaKind};
+pub use change::{ChangeError, Effect, IntentChange, ResourceKind};
 pub use ids::{IdError, IdRange, Label, Name, PortNo, VlanId, VlanRange, Vni, VniRange};
 pub use intent::{AttachMode, Intent, Lease, Network, Operator, Quotas};
 pub use path::{FieldPath, PathSegment};

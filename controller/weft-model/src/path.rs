@@ -70,7 +70,12 @@ mod tests {
 
     #[test]
     fn display() {
-        let p = FieldPath::root().field("switches").index(2).field("ports").index(0).field("name");
+        let p = FieldPath::root()
+            .field("switches")
+            .index(2)
+            .field("ports")
+            .index(0)
+            .field("name");
         assert_eq!(p.to_string(), "switches[2].ports[0].name");
         assert_eq!(FieldPath::root().to_string(), "<document>");
     }

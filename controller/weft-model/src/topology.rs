@@ -157,11 +157,14 @@ impl Topology {
     }
 
     pub fn leaves(&self) -> impl Iterator<Item = SwitchId> + '_ {
-        self.switch_ids().filter(|id| self.switch(*id).role == SwitchRole::Leaf)
+        self.switch_ids()
+            .filter(|id| self.switch(*id).role == SwitchRole::Leaf)
     }
 
     pub fn port(&self, key: PortKey) -> Option<&Port> {
-        self.switches.get(key.switch.index()).and_then(|s| s.port(key.port))
+        self.switches
+            .get(key.switch.index())
+            .and_then(|s| s.port(key.port))
     }
 
     /// Resolves `SWITCH/PORT`.
@@ -169,7 +172,10 @@ impl Topology {
         let (sw, port) = reference.split_once('/')?;
         let switch = self.switch_id(sw)?;
         let number = self.switch(switch).port_by_name(port)?.number;
-        Some(PortKey { switch, port: number })
+        Some(PortKey {
+            switch,
+            port: number,
+        })
     }
 
     /// `SWITCH/PORT` for a port key (for messages and files).
@@ -182,6 +188,7 @@ impl Topology {
 
     /// The switch whose VTEP is `addr`.
     pub fn switch_by_vtep(&self, addr: Ipv4Addr) -> Option<SwitchId> {
-        self.switch_ids().find(|id| self.switch(*id).vtep == Some(addr))
+        self.switch_ids()
+            .find(|id| self.switch(*id).vtep == Some(addr))
     }
 }
