@@ -15,18 +15,34 @@ use weft_model::{AttachMode, PortNo, VlanId, Vni};
 #[serde(rename_all = "snake_case")]
 pub enum PipelineEntry {
     /// port-ingress: frames on a server `port` matching `mode` belong to `vni`.
-    PortIngress { port: PortNo, mode: AttachMode, vni: Vni },
+    PortIngress {
+        port: PortNo,
+        mode: AttachMode,
+        vni: Vni,
+    },
     /// tunnel-ingress: VXLAN packets with `vni` from `remote` are accepted.
     TunnelIngress { vni: Vni, remote: Ipv4Addr },
     /// trunk-ingress (`vlan` fabrics): frames on fabric `port` tagged
     /// `fabric_vlan` belong to `vni`.
-    TrunkIngress { port: PortNo, fabric_vlan: VlanId, vni: Vni },
+    TrunkIngress {
+        port: PortNo,
+        fabric_vlan: VlanId,
+        vni: Vni,
+    },
     /// flood: frames of `vni` go out of server `port`, tagged per `mode`.
-    FloodPort { vni: Vni, port: PortNo, mode: AttachMode },
+    FloodPort {
+        vni: Vni,
+        port: PortNo,
+        mode: AttachMode,
+    },
     /// flood: frames of `vni` from local ports are tunnelled to `remote`.
     FloodTunnel { vni: Vni, remote: Ipv4Addr },
     /// flood (`vlan` fabrics): frames of `vni` go out of trunk `port` tagged `fabric_vlan`.
-    FloodTrunk { vni: Vni, port: PortNo, fabric_vlan: VlanId },
+    FloodTrunk {
+        vni: Vni,
+        port: PortNo,
+        fabric_vlan: VlanId,
+    },
 }
 
 impl PipelineEntry {
@@ -51,6 +67,6 @@ mod tests {
     fn entries_stay_small() {
         // Hundreds of thousands of these are compiled and diffed; keep them
         // register-sized.
-        assert!(std::mem::size_of::<PipelineEntry>() <= 16);
+        assert!(size_of::<PipelineEntry>() <= 16);
     }
 }
