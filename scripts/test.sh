@@ -42,4 +42,21 @@ if [[ "${WEFT_TEST_SKIP_LINT:-0}" != 1 ]]; then
 fi
 
 log "tests"
-cargo test --workspace --locked
+# Keep cargo's own output, and close with one summary line over every test
+# binary (cargo prints a result line per binary, the last of which is often
+# an empty doc-test run).
+summary=$(mktemp)
+trap 'rm -f "$summary"' EXIT
+set +e
+cargo test --workspace --locked 2>&1 | tee "$summary"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ {
+        for (i = 1; i <= NF; i++) {
+            if ($(i) ~ /^passed;?$/)  p += $(i-1);
+            if ($(i) ~ /^failed;?$/)  f += $(i-1);
+            if ($(i) ~ /^ignored;?$/) s += $(i-1);
+        }
+     }
+     END { printf "weft: %d passed, %d failed, %d skipped\n", p, f, s }' "$summary"
+exit "$status"
