@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use weft_model::{Intent, SwitchId, Topology};
-use weft_rules::{FabricRules, SwitchRules};
+use weft_rules::FabricRules;
 
 use crate::fabric::Fabric;
 use crate::memo::Memo;
@@ -34,7 +34,6 @@ impl Default for VerifyOptions {
 pub(crate) struct Engine {
     pub fabric: Fabric,
     pub policy: Policy,
-    pub rules: Vec<SwitchRules>,
     pub tables: Vec<SwitchTables>,
     pub memo: Memo,
     scratch: Scratch,
@@ -52,22 +51,17 @@ impl Engine {
         let fabric = Fabric::new(topo);
         let policy = Policy::new(&fabric, intent);
         let n = fabric.switches.len();
-        let mut per_switch = vec![SwitchRules::default(); n];
+        let mut tables = vec![SwitchTables::default(); n];
         let mut stray_rules = 0;
         for (id, r) in &rules.switches {
-            match per_switch.get_mut(id.index()) {
-                Some(slot) => *slot = r.clone(),
+            match tables.get_mut(id.index()) {
+                Some(slot) => *slot = SwitchTables::new(r.rules()),
                 None => stray_rules += r.len(),
             }
         }
-        let tables = per_switch
-            .iter()
-            .map(|r| SwitchTables::new(r.rules()))
-            .collect();
         Engine {
             fabric,
             policy,
-            rules: per_switch,
             tables,
             memo: Memo::new(n, track),
             scratch: Scratch::default(),
@@ -113,15 +107,6 @@ impl Engine {
             findings_total: 0,
             findings_omitted: 0,
         }
-    }
-
-    pub(crate) fn set_rules(
-        &mut self,
-        switch: SwitchId,
-        rules: SwitchRules,
-    ) -> Option<SwitchRules> {
-        let slot = self.rules.get_mut(switch.index())?;
-        Some(std::mem::replace(slot, rules))
     }
 
     pub(crate) fn index_change(
@@ -197,6 +182,7 @@ pub fn verify_with(
         }
     }
     let stats = engine.base_stats(points.len(), classes);
+    drop(engine);
     let omitted = results.iter().map(|r| r.omitted).sum();
     assemble(
         results.iter().flat_map(|r| r.findings.iter()),

@@ -23,7 +23,7 @@ use crate::fabric::PortLead;
 use crate::memo::{ClassIdx, FxMap};
 use crate::policy::{self, ClassDesc, Point, Policy, TunnelSub};
 use crate::report::VerificationReport;
-use crate::tables::diff_rules;
+use crate::tables::{diff_rules, rule_order};
 use crate::walk::{ClassResult, Dep};
 
 type ClassKey = (Point, ClassDesc);
@@ -140,40 +140,31 @@ impl IncrementalVerifier {
         touched: &Touched,
         deltas: &[(SwitchId, &[Rule], &[Rule])],
     ) -> &VerificationReport {
-        let t0 = std::time::Instant::now();
         let mut dirty = Vec::new();
         for &(sw, removed, added) in deltas {
-            let Some(rules) = self.engine.rules.get_mut(sw.index()) else {
+            let Some(tables) = self.engine.tables.get(sw.index()) else {
                 continue;
             };
             // Keep only real changes: removing an absent rule or adding a
-            // present one changes nothing.
-            let removed: Vec<&Rule> = removed.iter().filter(|r| rules.remove(r)).collect();
-            let added: Vec<&Rule> = added
+            // present one changes nothing. Removals apply first, so a rule
+            // both removed and added counts as both.
+            let mut removed: Vec<&Rule> = removed.iter().filter(|r| tables.contains(r)).collect();
+            removed.sort_by(|a, b| rule_order(a, b));
+            removed.dedup();
+            let mut added: Vec<&Rule> = added
                 .iter()
-                .filter(|r| {
-                    let before = rules.len();
-                    rules.insert((*r).clone());
-                    rules.len() > before
-                })
+                .filter(|r| !tables.contains(r) || removed.contains(r))
                 .collect();
+            added.sort_by(|a, b| rule_order(a, b));
+            added.dedup();
             self.rules_changed(sw, &added, &removed, &mut dirty);
         }
-        let t1 = std::time::Instant::now();
-        let n1 = dirty.len();
         let e = &mut self.engine;
         let d = e
             .policy
             .refresh(&e.fabric, intent, &touched.ports, &touched.vnis);
-        let t2 = std::time::Instant::now();
         self.policy_changed(&d, &mut dirty);
-        let t3 = std::time::Instant::now();
-        let n3 = dirty.len();
         self.recheck(dirty);
-        let t4 = std::time::Instant::now();
-        if std::env::var_os("WEFT_PROF").is_some() {
-            eprintln!("PROF rules {:?} ({n1}) refresh {:?} polchg {:?} ({n3}) recheck {:?} ({})", t1-t0, t2-t1, t3-t2, t4-t3, self.rechecked);
-        }
         &self.report
     }
 
@@ -228,10 +219,12 @@ impl IncrementalVerifier {
 
     fn replace_rules(&mut self, changed: &[(SwitchId, SwitchRules)], dirty: &mut Vec<ClassIdx>) {
         for (sw, rules) in changed {
-            let Some(old) = self.engine.set_rules(*sw, rules.clone()) else {
+            let Some(old) = self.engine.tables.get(sw.index()) else {
                 continue;
             };
-            let (added, removed) = diff_rules(old.rules(), rules.rules());
+            let (added, removed) = diff_rules(old, rules.rules());
+            let added: Vec<&Rule> = added.iter().collect();
+            let removed: Vec<&Rule> = removed.iter().collect();
             self.rules_changed(*sw, &added, &removed, dirty);
         }
     }
@@ -246,15 +239,9 @@ impl IncrementalVerifier {
         if added.is_empty() && removed.is_empty() {
             return;
         }
-        let t0 = std::time::Instant::now();
         self.engine.index_change(sw, added, removed);
-        let t1 = std::time::Instant::now();
         let changed: Vec<&Rule> = added.iter().chain(removed).copied().collect();
         dirty.extend(self.engine.memo.invalidate(sw, &changed));
-        let t2 = std::time::Instant::now();
-        struct P(std::time::Instant, std::time::Instant, std::time::Instant, usize, bool);
-        impl Drop for P { fn drop(&mut self) { if std::env::var_os("WEFT_PROF").is_some() { eprintln!("RC index {:?} inval {:?} root {:?} nrules {} wide {}", self.1-self.0, self.2-self.1, self.2.elapsed(), self.3, self.4); } } }
-        let _p = P(t0, t1, t2, changed.len(), changed.iter().any(|r| r.matches.in_port.is_none()));
         // Server classes explore their first switch without the memo; a
         // rule for one in_port only concerns that port's classes.
         let ports: Option<Vec<PortNo>> = changed.iter().map(|r| r.matches.in_port).collect();
@@ -431,10 +418,23 @@ impl IncrementalVerifier {
         dirty.sort_unstable();
         dirty.dedup();
         dirty.retain(|&i| self.recs[i as usize].is_some());
-        // Every holder of a result that is about to be recomputed lets go
-        // of it first, so no stale id survives into the new walks.
+        // The re-walked classes let go of their old results only after the
+        // new walks, so results still valid (their switch's rules did not
+        // change) are reused instead of recomputed. The old ids are taken
+        // now, while every live one still names the result the class used:
+        // ids of results already forgotten (invalidated) are dropped, and
+        // no live result is forgotten until the walks are done, so none of
+        // the kept ids can be reused in between.
+        let mut old_keys = Vec::with_capacity(dirty.len());
         for &i in &dirty {
-            self.unregister(i);
+            let Some(rec) = self.recs[i as usize].as_mut() else {
+                continue;
+            };
+            let mut keys = std::mem::take(&mut rec.result.keys);
+            self.with_findings.remove(&rec.key);
+            let memo = &self.engine.memo;
+            keys.retain(|&k| memo.entry(k).alive);
+            old_keys.push((i, keys));
         }
         for &i in &dirty {
             let Some(key) = self.recs[i as usize].as_ref().map(|r| r.key) else {
@@ -452,6 +452,11 @@ impl IncrementalVerifier {
             }
             if let Some(rec) = self.recs[i as usize].as_mut() {
                 rec.result = result;
+            }
+        }
+        for (i, keys) in old_keys {
+            for k in keys {
+                self.engine.memo.remove_user(k, i);
             }
         }
         self.rechecked = dirty.len();

@@ -86,7 +86,9 @@ pub(crate) enum LocalEvent {
         header: Header,
     },
     Anomaly(Anomaly),
-    /// Dropped by a table miss or a rule without outputs or goto.
+    /// Dropped by a table miss or a rule without outputs or goto. Only
+    /// counted by the explorer, never stored as an outcome: nothing
+    /// follows from it.
     Drop,
 }
 
@@ -285,6 +287,9 @@ pub(crate) struct Explorer<'a> {
     pub switch: SwitchId,
     /// Filled by `run`; a buffer reused across explorations.
     pub outcomes: &'a mut Vec<LocalOutcome>,
+    /// Branches that ended in a drop: counted towards the branch limit but
+    /// not stored, since a drop has no consequence to follow or judge.
+    dropped: usize,
     /// Recorded only when `track` is set (incremental verification).
     pub lookups: Vec<LookupSig>,
     pub track: bool,
@@ -305,6 +310,7 @@ impl<'a> Explorer<'a> {
             tables,
             switch,
             outcomes,
+            dropped: 0,
             lookups: Vec::new(),
             track,
             start: Vars::new(),
@@ -321,7 +327,8 @@ impl<'a> Explorer<'a> {
     }
 
     fn emit(&mut self, s: &State, steps: &[StepRec], event: LocalEvent) {
-        if self.outcomes.len() == MAX_OUTCOMES {
+        let branches = self.outcomes.len() + self.dropped;
+        if branches == MAX_OUTCOMES {
             let text = format!("more than {MAX_OUTCOMES} branches at one switch");
             self.outcomes.push(LocalOutcome {
                 vars: self.vars_of(s),
@@ -329,7 +336,11 @@ impl<'a> Explorer<'a> {
                 event: LocalEvent::Anomaly(Anomaly::Uninterpretable(text)),
             });
         }
-        if self.outcomes.len() > MAX_OUTCOMES {
+        if self.outcomes.len() + self.dropped > MAX_OUTCOMES {
+            return;
+        }
+        if matches!(event, LocalEvent::Drop) {
+            self.dropped += 1;
             return;
         }
         let vars = self.vars_of(s);

@@ -140,6 +140,18 @@ impl SwitchTables {
         }
     }
 
+    /// Whether `rule` is indexed.
+    pub(crate) fn contains(&self, rule: &Rule) -> bool {
+        self.buckets
+            .get(&(rule.table, rule.matches.in_port))
+            .is_some_and(|b| b.all.binary_search_by(|r| rule_order(r, rule)).is_ok())
+    }
+
+    /// Every indexed rule, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Rule>> {
+        self.buckets.values().flat_map(|b| b.all.iter())
+    }
+
     /// The rules of `table` that may match `s`, in OpenFlow order.
     pub(crate) fn candidates(&self, table: TableId, s: &State) -> SmallVec<[&Arc<Rule>; 8]> {
         let mut lists: SmallVec<[&[Arc<Rule>]; 4]> = SmallVec::new();
@@ -179,38 +191,15 @@ fn best_lists<'a>(b: &'a Bucket, s: &State) -> (&'a [Arc<Rule>], &'a [Arc<Rule>]
     best
 }
 
-/// Rules in `new` but not `old`, and in `old` but not `new`; both sorted
-/// as [`weft_rules::SwitchRules`] keeps them.
-pub(crate) fn diff_rules<'a>(old: &'a [Rule], new: &'a [Rule]) -> (Vec<&'a Rule>, Vec<&'a Rule>) {
+/// Rules of `new` that `old` does not index, and rules `old` indexes that
+/// are not in `new` (sorted as [`weft_rules::SwitchRules`] keeps them).
+pub(crate) fn diff_rules(old: &SwitchTables, new: &[Rule]) -> (Vec<Rule>, Vec<Rule>) {
     let order = |a: &Rule, b: &Rule| a.table.cmp(&b.table).then_with(|| rule_order(a, b));
-    let (mut added, mut removed) = (Vec::new(), Vec::new());
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < new.len() {
-        match (old.get(i), new.get(j)) {
-            (Some(a), Some(b)) => match order(a, b) {
-                Ordering::Equal => {
-                    i += 1;
-                    j += 1;
-                }
-                Ordering::Less => {
-                    removed.push(a);
-                    i += 1;
-                }
-                Ordering::Greater => {
-                    added.push(b);
-                    j += 1;
-                }
-            },
-            (Some(a), None) => {
-                removed.push(a);
-                i += 1;
-            }
-            (None, Some(b)) => {
-                added.push(b);
-                j += 1;
-            }
-            (None, None) => break,
-        }
-    }
+    let added = new.iter().filter(|r| !old.contains(r)).cloned().collect();
+    let removed = old
+        .iter()
+        .filter(|r| new.binary_search_by(|n| order(n, r)).is_err())
+        .map(|r| Rule::clone(r))
+        .collect();
     (added, removed)
 }
