@@ -16,10 +16,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use weft_model::{Effect, Intent, PortKey, PortNo, SwitchId, Topology};
-use weft_rules::{FabricRules, Rule, SwitchRules};
+use weft_rules::{FabricRules, Rule, SwitchRules, TableId};
 
 use crate::engine::{Engine, VerifyOptions, assemble};
 use crate::fabric::PortLead;
+use crate::interp::LookupSig;
 use crate::memo::{ClassIdx, FxMap};
 use crate::policy::{self, ClassDesc, Point, Policy, TunnelSub};
 use crate::report::VerificationReport;
@@ -27,6 +28,24 @@ use crate::tables::{diff_rules, rule_order};
 use crate::walk::{ClassResult, Dep};
 
 type ClassKey = (Point, ClassDesc);
+
+/// A server class's unmemoized first-switch lookup, by what every lookup
+/// knows exactly: switch, table, metadata.
+type RootKey = (SwitchId, TableId, u64);
+
+/// The distinct index keys of a server class's first-switch lookups.
+fn root_keys(point: Point, sigs: &[LookupSig]) -> Vec<RootKey> {
+    let Point::Server(p) = point else {
+        return Vec::new();
+    };
+    let mut keys: Vec<RootKey> = sigs
+        .iter()
+        .map(|s| (p.switch, s.table, s.metadata))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
 
 #[derive(Debug)]
 struct ClassRec {
@@ -44,6 +63,9 @@ pub struct IncrementalVerifier {
     recs: Vec<Option<ClassRec>>,
     free: Vec<ClassIdx>,
     by_dep: FxMap<Dep, Vec<ClassIdx>>,
+    /// Server classes by their first-switch lookups (exact: each class is
+    /// listed once under each of its current keys).
+    by_root: FxMap<RootKey, Vec<ClassIdx>>,
     with_findings: BTreeSet<ClassKey>,
     points: usize,
     options: VerifyOptions,
@@ -71,6 +93,7 @@ impl IncrementalVerifier {
             recs: Vec::new(),
             free: Vec::new(),
             by_dep: FxMap::default(),
+            by_root: FxMap::default(),
             with_findings: BTreeSet::new(),
             points: points.len(),
             options,
@@ -242,8 +265,33 @@ impl IncrementalVerifier {
         self.engine.index_change(sw, added, removed);
         let changed: Vec<&Rule> = added.iter().chain(removed).copied().collect();
         dirty.extend(self.engine.memo.invalidate(sw, &changed));
-        // Server classes explore their first switch without the memo; a
-        // rule for one in_port only concerns that port's classes.
+        // Server classes explore their first switch without the memo. A
+        // rule requiring a metadata value only concerns classes whose
+        // lookups had it (every lookup knows its metadata); a rule for one
+        // in_port only that port's classes.
+        for r in &changed {
+            let Some(m) = r.matches.metadata else {
+                continue;
+            };
+            let Some(list) = self.by_root.get(&(sw, r.table, m)) else {
+                continue;
+            };
+            for &idx in list {
+                let Some(rec) = self.recs[idx as usize].as_ref() else {
+                    continue;
+                };
+                if rec.result.root_lookups.iter().any(|sig| sig.compatible(r)) {
+                    dirty.push(idx);
+                }
+            }
+        }
+        let changed: Vec<&Rule> = changed
+            .into_iter()
+            .filter(|r| r.matches.metadata.is_none())
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
         let ports: Option<Vec<PortNo>> = changed.iter().map(|r| r.matches.in_port).collect();
         let ranges: Vec<(PortNo, PortNo)> = match ports {
             Some(ps) => ps.into_iter().map(|p| (p, p)).collect(),
@@ -375,6 +423,22 @@ impl IncrementalVerifier {
         list.clone()
     }
 
+    /// Lists (`add`) or unlists class `idx` under its first-switch keys.
+    fn index_root(&mut self, idx: ClassIdx, keys: Vec<RootKey>, add: bool) {
+        for k in keys {
+            if add {
+                self.by_root.entry(k).or_default().push(idx);
+            } else if let Some(list) = self.by_root.get_mut(&k) {
+                if let Some(i) = list.iter().position(|&c| c == idx) {
+                    list.swap_remove(i);
+                }
+                if list.is_empty() {
+                    self.by_root.remove(&k);
+                }
+            }
+        }
+    }
+
     fn new_class(&mut self, key: ClassKey) -> ClassIdx {
         let rec = Some(ClassRec {
             key,
@@ -397,6 +461,7 @@ impl IncrementalVerifier {
     fn remove_class(&mut self, idx: ClassIdx) {
         self.unregister(idx);
         if let Some(rec) = self.recs[idx as usize].take() {
+            self.index_root(idx, root_keys(rec.key.0, &rec.result.root_lookups), false);
             self.classes.remove(&rec.key);
             self.free.push(idx);
         }
@@ -450,8 +515,16 @@ impl IncrementalVerifier {
             if !result.findings.is_empty() || result.omitted > 0 {
                 self.with_findings.insert(key);
             }
-            if let Some(rec) = self.recs[i as usize].as_mut() {
-                rec.result = result;
+            let new_keys = root_keys(key.0, &result.root_lookups);
+            let old = self.recs[i as usize]
+                .as_mut()
+                .map(|rec| std::mem::replace(&mut rec.result, result));
+            if let Some(old) = old {
+                let old_keys = root_keys(key.0, &old.root_lookups);
+                if old_keys != new_keys {
+                    self.index_root(i, old_keys, false);
+                    self.index_root(i, new_keys, true);
+                }
             }
         }
         for (i, keys) in old_keys {

@@ -123,12 +123,33 @@ pub(crate) struct LookupSig {
     /// `None`: untagged; `Some(None)`: tagged or unknown, tag unknown.
     pub outer: Option<Option<u64>>,
     pub eth_dst: Option<u64>,
+    /// The lowest priority at which some frame of the lookup stopped
+    /// looking (the rule it matched); 0 if some frame missed the table.
+    /// A rule below it is shadowed for every frame the lookup examined by
+    /// a rule that matched them all, so adding or removing it cannot
+    /// change the outcome (equal priorities still can: ambiguity).
+    pub floor: u16,
 }
 
 impl LookupSig {
-    /// Whether `rule` could match some frame this lookup examined.
+    /// The same lookup, whatever it found.
+    fn same_state(&self, o: &LookupSig) -> bool {
+        self.table == o.table
+            && self.in_port == o.in_port
+            && self.metadata == o.metadata
+            && self.tun_id == o.tun_id
+            && self.tun_src == o.tun_src
+            && self.outer == o.outer
+            && self.eth_dst == o.eth_dst
+    }
+
+    /// Whether adding or removing `rule` could change what this lookup
+    /// found for some frame it examined.
     pub(crate) fn compatible(&self, rule: &Rule) -> bool {
         let m = &rule.matches;
+        if rule.priority < self.floor {
+            return false;
+        }
         let eq = |want: Option<u64>, have: Option<u64>| match (want, have) {
             (Some(w), Some(h)) => w == h,
             _ => true,
@@ -351,9 +372,11 @@ impl<'a> Explorer<'a> {
         });
     }
 
-    fn record_lookup(&mut self, table: TableId, s: &State) {
+    /// Records a lookup (tracked mode) and returns its index, for
+    /// [`Self::stopped`].
+    fn record_lookup(&mut self, table: TableId, s: &State) -> Option<usize> {
         if !self.track {
-            return;
+            return None;
         }
         let sig = LookupSig {
             table,
@@ -367,36 +390,61 @@ impl<'a> Explorer<'a> {
                 Outer::Unknown(_) => Some(None),
             },
             eth_dst: known(s.h.eth_dst),
+            floor: u16::MAX,
         };
-        if !self.lookups.contains(&sig) {
-            self.lookups.push(sig);
+        match self.lookups.iter().position(|l| l.same_state(&sig)) {
+            Some(i) => Some(i),
+            None => {
+                self.lookups.push(sig);
+                Some(self.lookups.len() - 1)
+            }
+        }
+    }
+
+    /// Some frames of lookup `li` stopped at `priority`.
+    fn stopped(&mut self, li: Option<usize>, priority: u16) {
+        if let Some(l) = li.and_then(|i| self.lookups.get_mut(i)) {
+            l.floor = l.floor.min(priority);
         }
     }
 
     fn table(&mut self, table: TableId, s: State, steps: Steps) {
-        self.record_lookup(table, &s);
+        let li = self.record_lookup(table, &s);
         let tables = self.tables;
         let cands = tables.candidates(table, &s);
-        self.scan(table, &cands, 0, s, steps);
+        self.scan(table, li, &cands, 0, s, steps);
     }
 
-    fn scan(&mut self, table: TableId, cands: &[&Arc<Rule>], from: usize, s: State, steps: Steps) {
+    fn scan(
+        &mut self,
+        table: TableId,
+        li: Option<usize>,
+        cands: &[&Arc<Rule>],
+        from: usize,
+        s: State,
+        steps: Steps,
+    ) {
         for i in from..cands.len() {
             match match_rule(cands[i], &s) {
                 Test::False => {}
-                Test::True => return self.fire(table, cands, i, s, steps),
+                Test::True => {
+                    self.stopped(li, cands[i].priority);
+                    return self.fire(table, cands, i, s, steps);
+                }
                 Test::Split(parts) => {
                     for (p, ok) in parts {
                         if ok {
+                            self.stopped(li, cands[i].priority);
                             self.fire(table, cands, i, p, steps.clone());
                         } else {
-                            self.scan(table, cands, i + 1, p, steps.clone());
+                            self.scan(table, li, cands, i + 1, p, steps.clone());
                         }
                     }
                     return;
                 }
             }
         }
+        self.stopped(li, 0);
         self.emit(&s, &steps, LocalEvent::Drop);
     }
 

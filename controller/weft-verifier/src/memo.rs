@@ -80,8 +80,12 @@ pub(crate) struct Memo {
     free: Vec<KeyId>,
     /// Keep what incremental re-verification needs (users, indexes).
     pub track: bool,
-    /// Live keys per switch (tracked mode; may hold dead ids until compacted).
+    /// Live keys per switch (tracked mode; may hold dead, reused or
+    /// repeated ids: compacted when it doubles, since it is only read for
+    /// the rare rule no finer index covers).
     by_switch: Vec<Vec<KeyId>>,
+    /// Length of each `by_switch` list after its last compaction.
+    by_switch_compacted: Vec<usize>,
     /// Keys with a delivery at a port (tracked mode; may hold dead ids).
     deliveries: FxMap<PortKey, Vec<KeyId>>,
     /// Keys by what their lookups knew (tracked mode; may hold dead or
@@ -97,6 +101,7 @@ impl Memo {
         Memo {
             maps: (0..switches).map(|_| FxMap::default()).collect(),
             by_switch: vec![Vec::new(); if track { switches } else { 0 }],
+            by_switch_compacted: vec![0; if track { switches } else { 0 }],
             track,
             ..Memo::default()
         }
@@ -142,6 +147,7 @@ impl Memo {
         self.live += 1;
         if self.track {
             self.by_switch[switch.index()].push(id);
+            self.compact_by_switch(switch);
             for sig in &self.entries[id as usize].lookups {
                 for k in LookupKey::of_sig(switch, sig) {
                     self.by_lookup.entry(k).or_default().push(id);
@@ -228,18 +234,28 @@ impl Memo {
                     for k in &keys {
                         if let Some(list) = self.by_lookup.get_mut(k) {
                             let entries = &self.entries;
-                            // Compact while here: drop dead and moved ids.
-                            list.retain(|&id| {
+                            let from = ids.len();
+                            ids.extend(list.iter().copied().filter(|&id| {
                                 entries[id as usize].alive && entries[id as usize].switch == switch
-                            });
-                            list.sort_unstable();
-                            list.dedup();
-                            ids.extend_from_slice(list);
+                            }));
+                            // Compact once mostly dead (dead, moved and
+                            // repeated ids are harmless: the test below
+                            // skips them), so the pass stays amortized.
+                            if 2 * (ids.len() - from) + 16 < list.len() {
+                                list.clear();
+                                list.extend_from_slice(&ids[from..]);
+                                list.sort_unstable();
+                                list.dedup();
+                            }
                         }
                     }
                     ids
                 }
-                None => self.by_switch[switch.index()].clone(),
+                None => {
+                    // May hold dead or repeated ids: the test below skips
+                    // dead ones, and a killed id is not alive the second time.
+                    self.by_switch[switch.index()].clone()
+                }
             };
             for id in ids {
                 let e = &self.entries[id as usize];
@@ -250,13 +266,23 @@ impl Memo {
                 }
             }
         }
+        users
+    }
+
+    /// Drops dead and moved ids from `switch`'s key list once it has
+    /// doubled since it was last compacted (amortized constant per key).
+    fn compact_by_switch(&mut self, switch: SwitchId) {
+        let i = switch.index();
+        if self.by_switch[i].len() <= 2 * self.by_switch_compacted[i] + 64 {
+            return;
+        }
         let entries = &self.entries;
-        let list = &mut self.by_switch[switch.index()];
+        let list = &mut self.by_switch[i];
         list.retain(|&id| entries[id as usize].alive && entries[id as usize].switch == switch);
         // A reused id can be listed twice.
         list.sort_unstable();
         list.dedup();
-        users
+        self.by_switch_compacted[i] = list.len();
     }
 
     /// Users of results with a delivery at `port`.

@@ -86,3 +86,37 @@ fn deltas_and_effects_match_full_checks() {
     assert_eq!(report, fx.verify());
     assert!(report.findings.is_empty());
 }
+
+#[test]
+fn rules_shadowed_for_every_frame_of_a_lookup_recheck_nothing() {
+    let mut fx = fixture(EncapsulationSpec::Vxlan);
+    let mut inc = IncrementalVerifier::new(&fx.topo, &fx.intent, &fx.rules);
+    let leaf1 = fx.id("leaf1");
+    // Below leaf1's flood rule for 1002, which every frame of 1002 there
+    // matches: no lookup can come out differently.
+    let low = rule(2, 500, meta(1002), vec![Action::Output(OutPort::Flood)]);
+    fx.edit("leaf1", |r| r.push(low.clone()));
+    let report = inc
+        .apply_delta(
+            &fx.intent,
+            &crate::Touched::default(),
+            &[(leaf1, &[], std::slice::from_ref(&low))],
+        )
+        .clone();
+    assert_eq!(report, fx.verify());
+    assert!(report.findings.is_empty(), "{report}");
+    assert_eq!(inc.last_rechecked(), 0);
+    // At the flood rule's own priority it is ambiguous: re-checked, found.
+    let tie = rule(2, 1000, meta(1002), vec![Action::Output(OutPort::Flood)]);
+    fx.edit("leaf1", |r| r.push(tie.clone()));
+    let report = inc
+        .apply_delta(
+            &fx.intent,
+            &crate::Touched::default(),
+            &[(leaf1, &[], std::slice::from_ref(&tie))],
+        )
+        .clone();
+    assert_eq!(report, fx.verify());
+    assert!(kinds(&report).contains(&FindingKind::Ambiguous), "{report}");
+    assert!(inc.last_rechecked() > 0);
+}
