@@ -79,6 +79,7 @@ mod engine;
 mod fabric;
 mod incremental;
 mod interp;
+mod lookup;
 mod memo;
 mod policy;
 mod render;
