@@ -23,6 +23,7 @@ pub mod moves;
 mod names;
 mod params;
 mod rng;
+pub mod small;
 mod topology;
 
 use weft_model::spec::{EncapsulationSpec, IntentSpec, TopologySpec};

@@ -4,84 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use weft_model::spec::{
-    DataplaneSpec, EncapsulationSpec, FabricSpec, LinkSpec, PortRoleSpec, PortSpec, SwitchRoleSpec,
-    SwitchSpec, TopologySpec,
-};
+use weft_model::spec::EncapsulationSpec;
 use weft_model::{
     AttachMode, Effect, Intent, IntentChange, Lease, Name, PortKey, Quotas, Topology, VlanId,
     VlanRange, Vni, VniRange,
 };
-
-/// `leaves` leaves (`leaf1`…, server ports `s1`… then uplinks `u1`… one per
-/// spine) and `spines` spines (`spine1`…, ports `d1`… one per leaf).
-pub fn leaf_spine_spec(
-    encapsulation: EncapsulationSpec,
-    leaves: usize,
-    spines: usize,
-    server_ports: usize,
-) -> TopologySpec {
-    let mut switches = Vec::new();
-    let mut links = Vec::new();
-    for l in 1..=leaves {
-        let mut ports: Vec<PortSpec> = (1..=server_ports)
-            .map(|p| PortSpec {
-                name: format!("s{p}"),
-                number: None,
-                role: PortRoleSpec::Server,
-            })
-            .collect();
-        ports.extend((1..=spines).map(|s| PortSpec {
-            name: format!("u{s}"),
-            number: None,
-            role: PortRoleSpec::Fabric,
-        }));
-        switches.push(SwitchSpec {
-            name: format!("leaf{l}"),
-            rack: None,
-            role: SwitchRoleSpec::Leaf,
-            dataplane: DataplaneSpec::Ovs,
-            vtep: (encapsulation == EncapsulationSpec::Vxlan)
-                .then(|| format!("10.0.{}.{}", l / 200, l % 200 + 1)),
-            management: None,
-            ports,
-        });
-        for s in 1..=spines {
-            links.push(LinkSpec {
-                a: format!("leaf{l}/u{s}"),
-                b: format!("spine{s}/d{l}"),
-            });
-        }
-    }
-    for s in 1..=spines {
-        switches.push(SwitchSpec {
-            name: format!("spine{s}"),
-            rack: None,
-            role: SwitchRoleSpec::Spine,
-            dataplane: DataplaneSpec::Ovs,
-            vtep: None,
-            management: None,
-            ports: (1..=leaves)
-                .map(|l| PortSpec {
-                    name: format!("d{l}"),
-                    number: None,
-                    role: PortRoleSpec::Fabric,
-                })
-                .collect(),
-        });
-    }
-    TopologySpec {
-        fabric: FabricSpec {
-            name: "test".to_owned(),
-            encapsulation,
-            reserved: Default::default(),
-        },
-        sites: Vec::new(),
-        switches,
-        servers: Vec::new(),
-        links,
-    }
-}
 
 pub fn topology(
     encapsulation: EncapsulationSpec,
@@ -89,7 +16,7 @@ pub fn topology(
     spines: usize,
     server_ports: usize,
 ) -> Topology {
-    let spec = leaf_spine_spec(encapsulation, leaves, spines, server_ports);
+    let spec = weft_fabricgen::small::leaf_spine(encapsulation, leaves, spines, server_ports);
     match Topology::from_spec(&spec) {
         Ok(t) => t,
         Err(v) => panic!("test topology rejected: {v:?}"),

@@ -6,10 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use weft_model::spec::{
-    DataplaneSpec, EncapsulationSpec, FabricSpec, LinkSpec, PortRoleSpec, PortSpec, SwitchRoleSpec,
-    SwitchSpec, TopologySpec,
-};
+use weft_model::spec::EncapsulationSpec;
 use weft_model::{
     AttachMode, Effect, Encapsulation, Intent, IntentChange, Lease, Name, PortKey, PortRole,
     Quotas, SwitchId, Topology, VlanId, VlanRange, Vni, VniRange,
@@ -24,59 +21,7 @@ pub fn leaf_spine(
     spines: usize,
     ports: usize,
 ) -> Topology {
-    let mut switches = Vec::new();
-    let mut links = Vec::new();
-    let port = |name: String, role| PortSpec {
-        name,
-        number: None,
-        role,
-    };
-    for l in 1..=leaves {
-        let mut ps: Vec<PortSpec> = (1..=ports)
-            .map(|p| port(format!("s{p}"), PortRoleSpec::Server))
-            .collect();
-        ps.extend((1..=spines).map(|s| port(format!("u{s}"), PortRoleSpec::Fabric)));
-        switches.push(SwitchSpec {
-            name: format!("leaf{l}"),
-            rack: None,
-            role: SwitchRoleSpec::Leaf,
-            dataplane: DataplaneSpec::Ovs,
-            vtep: (encap == EncapsulationSpec::Vxlan)
-                .then(|| format!("10.1.{}.{}", l / 250, l % 250 + 1)),
-            management: None,
-            ports: ps,
-        });
-        for s in 1..=spines {
-            links.push(LinkSpec {
-                a: format!("leaf{l}/u{s}"),
-                b: format!("spine{s}/d{l}"),
-            });
-        }
-    }
-    for s in 1..=spines {
-        switches.push(SwitchSpec {
-            name: format!("spine{s}"),
-            rack: None,
-            role: SwitchRoleSpec::Spine,
-            dataplane: DataplaneSpec::Ovs,
-            vtep: None,
-            management: None,
-            ports: (1..=leaves)
-                .map(|l| port(format!("d{l}"), PortRoleSpec::Fabric))
-                .collect(),
-        });
-    }
-    let spec = TopologySpec {
-        fabric: FabricSpec {
-            name: "t".to_owned(),
-            encapsulation: encap,
-            reserved: Default::default(),
-        },
-        sites: vec![],
-        switches,
-        servers: vec![],
-        links,
-    };
+    let spec = weft_fabricgen::small::leaf_spine(encap, leaves, spines, ports);
     Topology::from_spec(&spec).unwrap_or_else(|v| panic!("topology rejected: {v:?}"))
 }
 
