@@ -480,23 +480,26 @@ mod generate {
     fn generated_files_check_and_plan_isolated() {
         let dir = scratch("generate");
         let out = dir.to_str().unwrap();
-        let o = weftctl(&[
-            "generate",
-            "--profile",
-            "small",
-            "--name",
-            "gen",
-            "--leaves",
-            "6",
-            "--operators",
-            "4",
-            "--networks",
-            "10",
-            "--seed",
-            "7",
-            "-o",
-            out,
-        ]);
+        let generate = || {
+            weftctl(&[
+                "generate",
+                "--profile",
+                "small",
+                "--name",
+                "gen",
+                "--leaves",
+                "6",
+                "--operators",
+                "4",
+                "--networks",
+                "10",
+                "--seed",
+                "7",
+                "-o",
+                out,
+            ])
+        };
+        let o = generate();
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         assert!(
             stdout(&o).contains(": 8 switches, 48 server ports, 4 operators, 10 networks"),
@@ -524,23 +527,7 @@ mod generate {
         assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 
         // Same parameters, same bytes.
-        let o = weftctl(&[
-            "generate",
-            "--profile",
-            "small",
-            "--name",
-            "gen",
-            "--leaves",
-            "6",
-            "--operators",
-            "4",
-            "--networks",
-            "10",
-            "--seed",
-            "7",
-            "-o",
-            out,
-        ]);
+        let o = generate();
         assert_eq!(code(&o), 0);
         assert_eq!(std::fs::read(&intent).unwrap(), first);
     }
