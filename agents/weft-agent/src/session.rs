@@ -1,0 +1,380 @@
+//! The agent session loop: connect, hello, snapshot, deltas, acks,
+//! read-back, reconnect. See `proto/weft/v1/agent_service.proto` for the
+//! protocol.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use weft_pipeline::{PipelineEntry, SwitchDelta};
+use weft_proto::v1::agent_service_client::AgentServiceClient;
+use weft_proto::v1::session_request::Message as Up;
+use weft_proto::v1::session_response::Message as Down;
+use weft_proto::v1::{
+    AgentAck, AgentHello, AgentNack, Keepalive, NetworkCounters, ObservedState, SessionRequest,
+    SessionResponse, VniCounters,
+};
+use weft_proto::{EntryError, entry_from_wire};
+
+use crate::backend::{Backend, SwitchContext};
+
+/// The agent's mTLS identity (PEM) and the CA it trusts for the controller.
+#[derive(Clone)]
+pub struct AgentTls {
+    pub ca_pem: Vec<u8>,
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+    /// The name the controller's certificate must carry, e.g. `localhost`.
+    pub server_name: String,
+}
+
+impl std::fmt::Debug for AgentTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("AgentTls")
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How an agent reaches its controller.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// `https://HOST:PORT` of a `weftd`.
+    pub endpoint: String,
+    /// The switch this agent programs (must match its certificate).
+    pub switch: String,
+    pub tls: AgentTls,
+    pub keepalive: Duration,
+    /// Reconnect backoff: starts at `backoff_min`, doubles up to `backoff_max`,
+    /// each wait jittered by ±50% so agents do not reconnect in lockstep.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl AgentConfig {
+    pub fn new(endpoint: String, switch: String, tls: AgentTls) -> Self {
+        AgentConfig {
+            endpoint,
+            switch,
+            tls,
+            keepalive: Duration::from_secs(10),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What happened in a session, for observers (tests, `weftd --simulate`
+/// logs). Sending is best effort.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    Connected { epoch: u64 },
+    Applied { generation: u64, added: u64, removed: u64 },
+    Nacked { generation: u64, error: String },
+    /// A message from an older controller epoch was refused.
+    RefusedEpoch { got: u64, seen: u64 },
+    Disconnected { reason: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("cannot connect: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    #[error("session failed: {0}")]
+    Rpc(#[from] tonic::Status),
+    #[error("controller closed the session")]
+    Closed,
+    #[error("controller epoch {got} is older than epoch {seen} already seen")]
+    StaleEpoch { got: u64, seen: u64 },
+    #[error("controller protocol error: {0}")]
+    Protocol(String),
+}
+
+/// What survives reconnects.
+struct AgentState {
+    switch: String,
+    last_epoch: u64,
+    ctx: Option<SwitchContext>,
+    /// The last session got at least one controller message.
+    reached: bool,
+}
+
+/// Runs the agent until `shutdown` resolves, reconnecting as needed.
+/// Returns the backend (with its data plane untouched: stopping an agent
+/// never removes state).
+pub async fn run<B: Backend>(
+    config: AgentConfig,
+    mut backend: B,
+    shutdown: impl Future<Output = ()>,
+    events: Option<mpsc::UnboundedSender<SessionEvent>>,
+) -> B {
+    let mut state = AgentState {
+        switch: config.switch.clone(),
+        last_epoch: 0,
+        ctx: None,
+        reached: false,
+    };
+    let emit = |e: SessionEvent| {
+        if let Some(tx) = &events {
+            let _ = tx.send(e);
+        }
+    };
+    tokio::pin!(shutdown);
+    let mut backoff = config.backoff_min;
+    loop {
+        let result = tokio::select! {
+            () = &mut shutdown => return backend,
+            r = session(&config, &mut backend, &mut state, &emit) => r,
+        };
+        let reason = match result {
+            Ok(()) => "session ended".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        if std::mem::take(&mut state.reached) {
+            // The controller answered: start the backoff over.
+            backoff = config.backoff_min;
+        }
+        tracing::info!(switch = %config.switch, %reason, "agent session closed; reconnecting");
+        emit(SessionEvent::Disconnected { reason });
+        let wait = jitter(backoff);
+        backoff = (backoff * 2).min(config.backoff_max);
+        tokio::select! {
+            () = &mut shutdown => return backend,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    use rand::Rng;
+    d.mul_f64(rand::rng().random_range(0.5..1.5))
+}
+
+async fn connect(config: &AgentConfig) -> Result<Channel, SessionError> {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&config.tls.ca_pem))
+        .identity(Identity::from_pem(&config.tls.cert_pem, &config.tls.key_pem))
+        .domain_name(config.tls.server_name.clone());
+    Ok(Channel::from_shared(config.endpoint.clone())
+        .map_err(|e| SessionError::Protocol(format!("bad endpoint: {e}")))?
+        .tls_config(tls)?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await?)
+}
+
+async fn session<B: Backend>(
+    config: &AgentConfig,
+    backend: &mut B,
+    state: &mut AgentState,
+    emit: &impl Fn(SessionEvent),
+) -> Result<(), SessionError> {
+    let channel = connect(config).await?;
+    let mut client = AgentServiceClient::new(channel);
+    let (tx, rx) = mpsc::channel::<SessionRequest>(64);
+    let hello = Up::Hello(AgentHello {
+        switch: config.switch.clone(),
+        installed_generation: backend.installed_generation(),
+        last_epoch: state.last_epoch,
+        backend: backend.kind().to_owned(),
+        agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+    });
+    send(&tx, hello).await?;
+    let mut inbound = client.session(ReceiverStream::new(rx)).await?.into_inner();
+    let mut keepalive = tokio::time::interval(config.keepalive);
+    keepalive.tick().await;
+    loop {
+        tokio::select! {
+            msg = inbound.message() => {
+                let Some(msg) = msg? else { return Err(SessionError::Closed) };
+                if !state.reached {
+                    state.reached = true;
+                    emit(SessionEvent::Connected { epoch: msg.epoch });
+                }
+                handle(msg, backend, state, &tx, emit).await?;
+            }
+            _ = keepalive.tick() => send(&tx, Up::Keepalive(Keepalive {})).await?,
+        }
+    }
+}
+
+async fn send(tx: &mpsc::Sender<SessionRequest>, message: Up) -> Result<(), SessionError> {
+    tx.send(SessionRequest {
+        message: Some(message),
+    })
+    .await
+    .map_err(|_| SessionError::Closed)
+}
+
+fn entries(wire: &[weft_proto::v1::PipelineEntry]) -> Result<Vec<PipelineEntry>, EntryError> {
+    let mut out = wire
+        .iter()
+        .map(entry_from_wire)
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+async fn handle<B: Backend>(
+    msg: SessionResponse,
+    backend: &mut B,
+    state: &mut AgentState,
+    tx: &mpsc::Sender<SessionRequest>,
+    emit: &impl Fn(SessionEvent),
+) -> Result<(), SessionError> {
+    let epoch = msg.epoch;
+    if epoch < state.last_epoch {
+        // A deposed controller: obey nothing it says.
+        emit(SessionEvent::RefusedEpoch {
+            got: epoch,
+            seen: state.last_epoch,
+        });
+        return Err(SessionError::StaleEpoch {
+            got: epoch,
+            seen: state.last_epoch,
+        });
+    }
+    state.last_epoch = epoch;
+    let nack = |generation: u64, error: String, resync: bool| {
+        emit(SessionEvent::Nacked {
+            generation,
+            error: error.clone(),
+        });
+        Up::Nack(AgentNack {
+            generation,
+            epoch,
+            error,
+            resync,
+        })
+    };
+    match msg.message {
+        Some(Down::Snapshot(snap)) => {
+            let reply = match snapshot_context(&snap, state) {
+                Err(e) => nack(snap.generation, e, false),
+                Ok(ctx) => match entries(&snap.entries) {
+                    Err(e) => nack(snap.generation, e.to_string(), false),
+                    Ok(desired) => match backend.reconcile(&ctx, snap.generation, &desired).await {
+                        Ok(stats) => {
+                            emit(SessionEvent::Applied {
+                                generation: snap.generation,
+                                added: stats.added,
+                                removed: stats.removed,
+                            });
+                            Up::Ack(AgentAck {
+                                generation: snap.generation,
+                                epoch,
+                                added: stats.added,
+                                removed: stats.removed,
+                            })
+                        }
+                        Err(e) => nack(snap.generation, e.to_string(), false),
+                    },
+                },
+            };
+            send(tx, reply).await
+        }
+        Some(Down::Delta(d)) => {
+            let reply = match (&state.ctx, backend.installed_generation()) {
+                (Some(ctx), installed) if installed == d.from_generation => {
+                    let ctx = ctx.clone();
+                    match (entries(&d.added), entries(&d.removed)) {
+                        (Ok(added), Ok(removed)) => {
+                            let delta = SwitchDelta { removed, added };
+                            match backend.apply_delta(&ctx, d.generation, &delta).await {
+                                Ok(stats) => {
+                                    emit(SessionEvent::Applied {
+                                        generation: d.generation,
+                                        added: stats.added,
+                                        removed: stats.removed,
+                                    });
+                                    Up::Ack(AgentAck {
+                                        generation: d.generation,
+                                        epoch,
+                                        added: stats.added,
+                                        removed: stats.removed,
+                                    })
+                                }
+                                Err(e) => nack(d.generation, e.to_string(), true),
+                            }
+                        }
+                        (Err(e), _) | (_, Err(e)) => nack(d.generation, e.to_string(), true),
+                    }
+                }
+                (_, installed) => nack(
+                    d.generation,
+                    format!(
+                        "delta from generation {} does not apply on installed generation {installed}",
+                        d.from_generation
+                    ),
+                    true,
+                ),
+            };
+            send(tx, reply).await
+        }
+        Some(Down::Observe(_)) => {
+            let Some(ctx) = state.ctx.clone() else {
+                return Ok(());
+            };
+            match backend.observe(&ctx).await {
+                Ok(obs) => {
+                    let rules_json = serde_json::to_vec(&obs.rules)
+                        .map_err(|e| SessionError::Protocol(e.to_string()))?;
+                    let counters = obs
+                        .counters
+                        .iter()
+                        .map(|(vni, &(packets, bytes))| VniCounters {
+                            vni: vni.get(),
+                            counters: Some(NetworkCounters {
+                                switch: String::new(),
+                                packets,
+                                bytes,
+                            }),
+                        })
+                        .collect();
+                    send(
+                        tx,
+                        Up::Observed(ObservedState {
+                            generation: backend.installed_generation(),
+                            rules_json,
+                            counters,
+                        }),
+                    )
+                    .await
+                }
+                Err(e) => send(tx, nack(backend.installed_generation(), e.to_string(), false)).await,
+            }
+        }
+        Some(Down::Keepalive(_)) => Ok(()),
+        None => Err(SessionError::Protocol("empty controller message".into())),
+    }
+}
+
+/// The switch context a snapshot describes, reusing the parsed topology
+/// when its digest is unchanged.
+fn snapshot_context(
+    snap: &weft_proto::v1::Snapshot,
+    state: &mut AgentState,
+) -> Result<SwitchContext, String> {
+    if let Some(ctx) = &state.ctx {
+        if ctx.topology_digest == snap.topology_digest {
+            return Ok(ctx.clone());
+        }
+    }
+    let topology = weft_config::parse_topology("controller snapshot", &snap.topology_yaml)
+        .map_err(|d| format!("snapshot topology does not parse: {d}"))?;
+    let switch = topology.switch_id(&state.switch).ok_or_else(|| {
+        format!("switch {} is not in the controller's topology", state.switch)
+    })?;
+    let ctx = SwitchContext {
+        switch,
+        topology: Arc::new(topology),
+        topology_digest: snap.topology_digest.clone(),
+    };
+    state.ctx = Some(ctx.clone());
+    Ok(ctx)
+}

@@ -1,0 +1,84 @@
+//! `weftd`: see the crate docs and `docs/weftd.md`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// The Weft controller.
+#[derive(Debug, Parser)]
+#[command(name = "weftd", version, about)]
+struct Args {
+    /// The fabric's topology file (YAML).
+    #[arg(long)]
+    topology: PathBuf,
+    /// Intent to load into an empty store (operators, leases, networks).
+    #[arg(long)]
+    intent: Option<PathBuf>,
+    /// Where the store, the audit log and the local PKI live.
+    #[arg(long, default_value = "weft-data")]
+    data_dir: PathBuf,
+    /// The gRPC (mTLS) address.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+    /// The Prometheus metrics address (plain HTTP, GET /metrics).
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    metrics_listen: SocketAddr,
+    /// Run an in-memory agent per leaf switch (no switches needed).
+    #[arg(long)]
+    simulate: bool,
+    /// Extra DNS names or IP addresses for the server certificate.
+    #[arg(long = "server-name")]
+    server_names: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let a = Args::parse();
+    let config = weftd::Config {
+        topology: a.topology,
+        intent: a.intent,
+        data_dir: a.data_dir.clone(),
+        listen: a.listen,
+        metrics_listen: Some(a.metrics_listen),
+        simulate: a.simulate,
+        server_names: a.server_names,
+    };
+    let running = weftd::start(config).await?;
+    let pki = a.data_dir.join("pki");
+    tracing::info!(
+        "credentials in {}: ca.pem, admin/admin.pem, auditor/auditor.pem, operator/NAME.pem (see docs/weftd.md)",
+        pki.display()
+    );
+    shutdown_signal().await;
+    tracing::info!("signal received; draining");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

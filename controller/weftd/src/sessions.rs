@@ -1,0 +1,318 @@
+//! Agent sessions: who is connected, what each switch should hold
+//! (generation), what it acknowledged, and the fabric's programmed revision.
+//!
+//! Generations are store revisions: a switch's desired generation is the
+//! revision that last changed its entries. A change at revision `R` is
+//! *programmed* once every switch it touched has acknowledged a generation
+//! `>= R`; `programmed_revision` is the highest `R` with every change up to
+//! it programmed. Waiters (`GetFabricStatus` with `wait_for_revision`)
+//! watch that number.
+//!
+//! Messages to an agent go through a bounded channel: a session too slow to
+//! keep up is dropped and the agent reconnects and gets a snapshot, so the
+//! controller never buffers without bound.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::{mpsc, watch};
+use tonic::Status;
+use weft_proto::v1::{SessionResponse, SwitchProgramming};
+
+/// The controller side of one open session.
+pub type SessionTx = mpsc::Sender<Result<SessionResponse, Status>>;
+
+#[derive(Debug)]
+struct Conn {
+    id: u64,
+    tx: SessionTx,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    desired: u64,
+    acked: u64,
+    /// Desired generations not yet acknowledged.
+    pending: BTreeSet<u64>,
+    conn: Option<Conn>,
+    backend: String,
+    last_error: String,
+    /// VNI → (packets, bytes), as last reported.
+    counters: BTreeMap<u32, (u64, u64)>,
+    /// The last read-back: (generation, rules as canonical JSON).
+    observed: Option<(u64, Vec<u8>)>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    slots: BTreeMap<String, Slot>,
+    revision: u64,
+    next_id: u64,
+}
+
+impl Inner {
+    fn programmed(&self) -> u64 {
+        self.slots
+            .values()
+            .filter_map(|s| s.pending.first())
+            .min()
+            .map_or(self.revision, |first| first.saturating_sub(1))
+    }
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct Sessions {
+    inner: Mutex<Inner>,
+    programmed: watch::Sender<u64>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            inner: Mutex::default(),
+            programmed: watch::channel(0).0,
+        }
+    }
+}
+
+impl Sessions {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Plain bookkeeping: a panicking holder cannot leave it torn.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn publish(&self, inner: &Inner) {
+        let p = inner.programmed();
+        self.programmed.send_if_modified(|v| {
+            let changed = *v != p;
+            *v = p;
+            changed
+        });
+    }
+
+    /// Starts bookkeeping for `switches` at `revision`: each must
+    /// acknowledge a snapshot at that generation. Switches no longer listed
+    /// are dropped (their sessions close).
+    pub fn reset(&self, switches: &[String], revision: u64) {
+        let mut inner = self.lock();
+        inner.revision = revision;
+        inner.slots.retain(|name, _| switches.contains(name));
+        for name in switches {
+            let slot = inner.slots.entry(name.clone()).or_default();
+            slot.desired = revision;
+            slot.pending.clear();
+            if slot.acked < revision {
+                slot.pending.insert(revision);
+            }
+        }
+        self.publish(&inner);
+    }
+
+    /// The store reached `revision` (every mutation calls this, whether or
+    /// not it changed a switch).
+    pub fn set_revision(&self, revision: u64) {
+        let mut inner = self.lock();
+        inner.revision = revision;
+        self.publish(&inner);
+    }
+
+    /// Records that `switch` should now hold generation `generation` and
+    /// sends it `message` (a delta) if connected. Returns the generation the
+    /// delta applies on top of.
+    pub fn advance(&self, switch: &str, generation: u64, build: impl FnOnce(u64) -> SessionResponse) {
+        let mut inner = self.lock();
+        let Some(slot) = inner.slots.get_mut(switch) else {
+            return;
+        };
+        let from = slot.desired;
+        slot.desired = generation;
+        slot.pending.insert(generation);
+        if let Some(conn) = &slot.conn {
+            if conn.tx.try_send(Ok(build(from))).is_err() {
+                tracing::warn!(%switch, "agent session cannot keep up; closing it (the agent will resync)");
+                slot.conn = None;
+            }
+        }
+        self.publish(&inner);
+    }
+
+    /// Registers a new session for `switch` (replacing an older one) and
+    /// sends it `snapshot(desired_generation)`. Returns the session id, or
+    /// `None` for a switch that has no agent.
+    pub fn connect(
+        &self,
+        switch: &str,
+        backend: &str,
+        tx: SessionTx,
+        snapshot: impl FnOnce(u64) -> SessionResponse,
+    ) -> Option<u64> {
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        let slot = inner.slots.get_mut(switch)?;
+        slot.backend = backend.to_owned();
+        let _ = tx.try_send(Ok(snapshot(slot.desired)));
+        slot.conn = Some(Conn { id, tx });
+        Some(id)
+    }
+
+    /// Sends a fresh snapshot to session `id` (after a resync nack).
+    pub fn resync(&self, switch: &str, id: u64, snapshot: impl FnOnce(u64) -> SessionResponse) {
+        let inner = self.lock();
+        if let Some(slot) = inner.slots.get(switch) {
+            if let Some(conn) = slot.conn.as_ref().filter(|c| c.id == id) {
+                let _ = conn.tx.try_send(Ok(snapshot(slot.desired)));
+            }
+        }
+    }
+
+    /// Sends every open session a fresh snapshot (after a topology change).
+    pub fn resnapshot_all(&self, build: impl Fn(&str, u64) -> SessionResponse) {
+        let inner = self.lock();
+        for (name, slot) in &inner.slots {
+            if let Some(conn) = &slot.conn {
+                let _ = conn.tx.try_send(Ok(build(name, slot.desired)));
+            }
+        }
+    }
+
+    /// Sends `message` to session `id` of `switch` (keepalives, read-back
+    /// requests), if it is still the current one.
+    pub fn broadcast_to(&self, switch: &str, id: u64, message: SessionResponse) {
+        let inner = self.lock();
+        if let Some(conn) = inner.slots.get(switch).and_then(|s| s.conn.as_ref()) {
+            if conn.id == id {
+                let _ = conn.tx.try_send(Ok(message));
+            }
+        }
+    }
+
+    pub fn ack(&self, switch: &str, id: u64, generation: u64) {
+        let mut inner = self.lock();
+        if let Some(slot) = inner.slots.get_mut(switch) {
+            if slot.conn.as_ref().is_some_and(|c| c.id == id) {
+                slot.acked = slot.acked.max(generation);
+                slot.pending.retain(|&g| g > generation);
+                slot.last_error.clear();
+            }
+        }
+        self.publish(&inner);
+    }
+
+    pub fn nack(&self, switch: &str, id: u64, error: String) {
+        let mut inner = self.lock();
+        if let Some(slot) = inner.slots.get_mut(switch) {
+            if slot.conn.as_ref().is_some_and(|c| c.id == id) {
+                slot.last_error = error;
+            }
+        }
+    }
+
+    pub fn observed(&self, switch: &str, id: u64, generation: u64, rules_json: Vec<u8>, counters: BTreeMap<u32, (u64, u64)>) {
+        let mut inner = self.lock();
+        if let Some(slot) = inner.slots.get_mut(switch) {
+            if slot.conn.as_ref().is_some_and(|c| c.id == id) {
+                slot.observed = Some((generation, rules_json));
+                slot.counters = counters;
+            }
+        }
+    }
+
+    /// Session `id` ended.
+    pub fn disconnect(&self, switch: &str, id: u64) {
+        let mut inner = self.lock();
+        if let Some(slot) = inner.slots.get_mut(switch) {
+            if slot.conn.as_ref().is_some_and(|c| c.id == id) {
+                slot.conn = None;
+            }
+        }
+    }
+
+    pub fn programmed_revision(&self) -> u64 {
+        self.lock().programmed()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.programmed.subscribe()
+    }
+
+    pub fn connected_count(&self) -> usize {
+        self.lock().slots.values().filter(|s| s.conn.is_some()).count()
+    }
+
+    /// Status of the named switches (all when `None`), sorted by name.
+    pub fn status(&self, only: Option<&BTreeSet<String>>) -> Vec<SwitchProgramming> {
+        let inner = self.lock();
+        inner
+            .slots
+            .iter()
+            .filter(|(name, _)| only.is_none_or(|o| o.contains(*name)))
+            .map(|(name, s)| SwitchProgramming {
+                switch: name.clone(),
+                desired_generation: s.desired,
+                acked_generation: s.acked,
+                connected: s.conn.is_some(),
+                last_error: s.last_error.clone(),
+                backend: s.backend.clone(),
+            })
+            .collect()
+    }
+
+    /// Counters of `vni` on every switch that reported them.
+    pub fn counters(&self, vni: u32) -> Vec<(String, u64, u64)> {
+        let inner = self.lock();
+        inner
+            .slots
+            .iter()
+            .filter_map(|(name, s)| s.counters.get(&vni).map(|&(p, b)| (name.clone(), p, b)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programmed_revision_waits_for_every_touched_switch() {
+        let s = Sessions::default();
+        s.reset(&["a".into(), "b".into()], 0);
+        assert_eq!(s.programmed_revision(), 0);
+        let (tx, _rx) = mpsc::channel(8);
+        let id = s.connect("a", "memory", tx, |_| SessionResponse::default()).unwrap();
+        s.advance("a", 5, |_| SessionResponse::default());
+        s.set_revision(5);
+        assert_eq!(s.programmed_revision(), 4);
+        s.advance("b", 6, |_| SessionResponse::default());
+        s.set_revision(6);
+        s.ack("a", id, 5);
+        // b (not connected) still owes 6.
+        assert_eq!(s.programmed_revision(), 5);
+        s.set_revision(7);
+        assert_eq!(s.programmed_revision(), 5);
+        let (tx, _rx2) = mpsc::channel(8);
+        let idb = s.connect("b", "memory", tx, |g| {
+            assert_eq!(g, 6);
+            SessionResponse::default()
+        })
+        .unwrap();
+        s.ack("b", idb, 6);
+        assert_eq!(s.programmed_revision(), 7);
+        // An ack from a replaced session is ignored.
+        s.advance("a", 8, |_| SessionResponse::default());
+        s.ack("a", id + 100, 8);
+        assert_eq!(s.programmed_revision(), 7);
+    }
+
+    #[test]
+    fn a_slow_session_is_dropped_not_buffered() {
+        let s = Sessions::default();
+        s.reset(&["a".into()], 0);
+        let (tx, _rx) = mpsc::channel(1);
+        s.connect("a", "memory", tx, |_| SessionResponse::default()).unwrap();
+        s.advance("a", 1, |_| SessionResponse::default());
+        assert_eq!(s.connected_count(), 0);
+        assert!(!s.status(None)[0].connected);
+    }
+}
