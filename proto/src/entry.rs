@@ -10,10 +10,10 @@ use std::net::Ipv4Addr;
 use weft_model::{AttachMode, IdError, PortNo, VlanId, Vni};
 use weft_pipeline::PipelineEntry;
 
+use crate::v1::PipelineEntry as WireEntry;
 use crate::v1::pipeline_entry::{
     Entry, FloodPort, FloodTrunk, FloodTunnel, PortIngress, TrunkIngress, TunnelIngress,
 };
-use crate::v1::PipelineEntry as WireEntry;
 
 /// Why a wire entry is not a pipeline entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -147,13 +147,39 @@ mod tests {
         let tag = VlanId::new(100).unwrap();
         let remote = Ipv4Addr::new(10, 0, 0, 12);
         let entries = [
-            PipelineEntry::PortIngress { port, mode: AttachMode::Access, vni: vni(1000) },
-            PipelineEntry::PortIngress { port, mode: AttachMode::Tagged(tag), vni: vni(1001) },
-            PipelineEntry::TunnelIngress { vni: vni(7), remote },
-            PipelineEntry::TrunkIngress { port, fabric_vlan: tag, vni: vni(8) },
-            PipelineEntry::FloodPort { vni: vni(9), port, mode: AttachMode::Tagged(tag) },
-            PipelineEntry::FloodTunnel { vni: vni(10), remote },
-            PipelineEntry::FloodTrunk { vni: vni(11), port, fabric_vlan: tag },
+            PipelineEntry::PortIngress {
+                port,
+                mode: AttachMode::Access,
+                vni: vni(1000),
+            },
+            PipelineEntry::PortIngress {
+                port,
+                mode: AttachMode::Tagged(tag),
+                vni: vni(1001),
+            },
+            PipelineEntry::TunnelIngress {
+                vni: vni(7),
+                remote,
+            },
+            PipelineEntry::TrunkIngress {
+                port,
+                fabric_vlan: tag,
+                vni: vni(8),
+            },
+            PipelineEntry::FloodPort {
+                vni: vni(9),
+                port,
+                mode: AttachMode::Tagged(tag),
+            },
+            PipelineEntry::FloodTunnel {
+                vni: vni(10),
+                remote,
+            },
+            PipelineEntry::FloodTrunk {
+                vni: vni(11),
+                port,
+                fabric_vlan: tag,
+            },
         ];
         for e in entries {
             assert_eq!(entry_from_wire(&entry_to_wire(&e)), Ok(e));
@@ -163,18 +189,50 @@ mod tests {
     #[test]
     fn out_of_range_fields_are_named() {
         let wire = WireEntry {
-            entry: Some(Entry::PortIngress(PortIngress { port: 1, vlan_id: 4095, vni: 5 })),
+            entry: Some(Entry::PortIngress(PortIngress {
+                port: 1,
+                vlan_id: 4095,
+                vni: 5,
+            })),
         };
         let err = entry_from_wire(&wire).unwrap_err();
-        assert!(matches!(err, EntryError::Id { field: "port_ingress.vlan_id", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                EntryError::Id {
+                    field: "port_ingress.vlan_id",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let wire = WireEntry {
-            entry: Some(Entry::FloodTunnel(FloodTunnel { vni: 5, remote: "10.0.0".into() })),
+            entry: Some(Entry::FloodTunnel(FloodTunnel {
+                vni: 5,
+                remote: "10.0.0".into(),
+            })),
         };
-        assert!(matches!(entry_from_wire(&wire), Err(EntryError::Address { .. })));
-        assert_eq!(entry_from_wire(&WireEntry { entry: None }), Err(EntryError::Empty));
+        assert!(matches!(
+            entry_from_wire(&wire),
+            Err(EntryError::Address { .. })
+        ));
+        assert_eq!(
+            entry_from_wire(&WireEntry { entry: None }),
+            Err(EntryError::Empty)
+        );
         let wire = WireEntry {
-            entry: Some(Entry::TrunkIngress(TrunkIngress { port: 0, fabric_vlan: 10, vni: 5 })),
+            entry: Some(Entry::TrunkIngress(TrunkIngress {
+                port: 0,
+                fabric_vlan: 10,
+                vni: 5,
+            })),
         };
-        assert!(matches!(entry_from_wire(&wire), Err(EntryError::Id { field: "trunk_ingress.port", .. })));
+        assert!(matches!(
+            entry_from_wire(&wire),
+            Err(EntryError::Id {
+                field: "trunk_ingress.port",
+                ..
+            })
+        ));
     }
 }

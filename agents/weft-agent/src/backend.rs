@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use weft_model::topology::{SwitchId, Topology};
 use weft_model::Vni;
+use weft_model::topology::{SwitchId, Topology};
 use weft_pipeline::{PipelineEntry, SwitchDelta};
 use weft_rules::SwitchRules;
 

@@ -72,12 +72,26 @@ impl AgentConfig {
 /// logs). Sending is best effort.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEvent {
-    Connected { epoch: u64 },
-    Applied { generation: u64, added: u64, removed: u64 },
-    Nacked { generation: u64, error: String },
+    Connected {
+        epoch: u64,
+    },
+    Applied {
+        generation: u64,
+        added: u64,
+        removed: u64,
+    },
+    Nacked {
+        generation: u64,
+        error: String,
+    },
     /// A message from an older controller epoch was refused.
-    RefusedEpoch { got: u64, seen: u64 },
-    Disconnected { reason: String },
+    RefusedEpoch {
+        got: u64,
+        seen: u64,
+    },
+    Disconnected {
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +171,10 @@ fn jitter(d: Duration) -> Duration {
 async fn connect(config: &AgentConfig) -> Result<Channel, SessionError> {
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(&config.tls.ca_pem))
-        .identity(Identity::from_pem(&config.tls.cert_pem, &config.tls.key_pem))
+        .identity(Identity::from_pem(
+            &config.tls.cert_pem,
+            &config.tls.key_pem,
+        ))
         .domain_name(config.tls.server_name.clone());
     Ok(Channel::from_shared(config.endpoint.clone())
         .map_err(|e| SessionError::Protocol(format!("bad endpoint: {e}")))?
@@ -346,7 +363,13 @@ async fn handle<B: Backend>(
                     )
                     .await
                 }
-                Err(e) => send(tx, nack(backend.installed_generation(), e.to_string(), false)).await,
+                Err(e) => {
+                    send(
+                        tx,
+                        nack(backend.installed_generation(), e.to_string(), false),
+                    )
+                    .await
+                }
             }
         }
         Some(Down::Keepalive(_)) => Ok(()),
@@ -360,15 +383,20 @@ fn snapshot_context(
     snap: &weft_proto::v1::Snapshot,
     state: &mut AgentState,
 ) -> Result<SwitchContext, String> {
-    if let Some(ctx) = &state.ctx {
-        if ctx.topology_digest == snap.topology_digest {
-            return Ok(ctx.clone());
-        }
+    if let Some(ctx) = state
+        .ctx
+        .as_ref()
+        .filter(|c| c.topology_digest == snap.topology_digest)
+    {
+        return Ok(ctx.clone());
     }
     let topology = weft_config::parse_topology("controller snapshot", &snap.topology_yaml)
         .map_err(|d| format!("snapshot topology does not parse: {d}"))?;
     let switch = topology.switch_id(&state.switch).ok_or_else(|| {
-        format!("switch {} is not in the controller's topology", state.switch)
+        format!(
+            "switch {} is not in the controller's topology",
+            state.switch
+        )
     })?;
     let ctx = SwitchContext {
         switch,

@@ -4,8 +4,12 @@
 //! intent files, plan and verify a fabric, draw it, generate big ones. They
 //! share the controller's code paths (`weft-config` parsing, the
 //! `weft-pipeline` compiler, the `weft-verifier` proof), so what passes
-//! here passes there. Exit codes are a contract: see [`exit`] and
-//! `docs/weftctl.md`.
+//! here passes there.
+//!
+//! Online commands ([`online`]) are a client of `weftd`: contexts,
+//! operators, leases, networks, attachments, the topology, status and
+//! watch. Exit codes are a contract: see [`exit`], `docs/weftctl.md` and
+//! `docs/weftctl-online.md`.
 
 mod check;
 mod exit;
@@ -13,13 +17,14 @@ mod generate;
 mod graph;
 mod json;
 mod load;
+mod online;
 mod out;
 mod plan;
 mod table;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::exit::{EXIT_CODES_HELP, FAILURE, Outcome};
 use crate::out::{ColorChoice, Out};
@@ -32,7 +37,8 @@ use crate::out::{ColorChoice, Out};
     long_about = "Weft's command-line tool: check, plan, verify and draw sliced fabrics.\n\n\
                   Topology files (NAME.yaml) describe the physical fabric; intent files \
                   (NAME.intent.yaml) describe operators, leases, networks and attachments. \
-                  All commands here work offline, on files.",
+                  `topology check|graph`, `plan` and `generate` work offline, on files; \
+                  the other commands talk to the controller, weftd (see `weftctl context`).",
     after_help = EXIT_CODES_HELP,
     after_long_help = EXIT_CODES_HELP
 )]
@@ -46,7 +52,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check and draw topology (and intent) files.
+    /// Check and draw topology (and intent) files; apply or get the controller's topology.
     Topology {
         #[command(subcommand)]
         command: TopologyCommand,
@@ -57,6 +63,13 @@ enum Command {
     /// Generate a big fabric and intent (YAML files) for benchmarks and tests.
     #[command(after_help = EXIT_CODES_HELP)]
     Generate(generate::GenerateArgs),
+    #[command(flatten)]
+    Online(online::Command),
+    /// Print a shell completion script (e.g. `weftctl completions bash > /etc/bash_completion.d/weftctl`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +80,8 @@ enum TopologyCommand {
     /// Print the fabric as a Graphviz DOT graph (racks as clusters, ports coloured by operator).
     #[command(after_help = EXIT_CODES_HELP)]
     Graph(graph::GraphArgs),
+    #[command(flatten)]
+    Online(online::TopologyCommand),
 }
 
 fn main() -> ExitCode {
@@ -79,8 +94,13 @@ fn main() -> ExitCode {
         Command::Topology {
             command: TopologyCommand::Graph(args),
         } => graph::run(args, &mut out),
+        Command::Topology {
+            command: TopologyCommand::Online(command),
+        } => online::run_topology(command, &mut out),
         Command::Plan(args) => plan::run(args, &mut out),
         Command::Generate(args) => generate::run(args, &mut out),
+        Command::Online(command) => online::run(command, &mut out),
+        Command::Completions { shell } => completions(*shell, &mut out),
     };
     let result = result.and_then(|outcome| out.flush().map(|()| outcome).map_err(Into::into));
     match result {
@@ -96,6 +116,13 @@ fn main() -> ExitCode {
     }
 }
 
+fn completions(shell: clap_complete::Shell, out: &mut Out) -> anyhow::Result<Outcome> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "weftctl", &mut script);
+    out.data(&String::from_utf8_lossy(&script))?;
+    Ok(Outcome::Ok)
+}
+
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.downcast_ref::<std::io::Error>()
@@ -106,9 +133,74 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+    use clap::Parser;
 
     #[test]
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    fn parses(args: &[&str]) -> bool {
+        super::Cli::try_parse_from(std::iter::once("weftctl").chain(args.iter().copied())).is_ok()
+    }
+
+    #[test]
+    fn online_flags_go_before_or_after_the_verb() {
+        assert!(parses(&[
+            "operator",
+            "list",
+            "--endpoint",
+            "https://h:1",
+            "-o",
+            "json"
+        ]));
+        assert!(parses(&["operator", "--context", "admin", "list"]));
+        assert!(parses(&[
+            "attach",
+            "alpha/web",
+            "rack1-leaf/eth1",
+            "--tag",
+            "100",
+            "--no-wait"
+        ]));
+        assert!(parses(&[
+            "topology",
+            "apply",
+            "f.yaml",
+            "--validate-only",
+            "--timeout",
+            "5"
+        ]));
+        assert!(parses(&[
+            "lease", "set", "alpha", "--port", "a/1,b/2", "--vni", "1-9"
+        ]));
+        assert!(parses(&["watch", "alpha", "--resume", "7", "-o", "json"]));
+        assert!(parses(&[
+            "context",
+            "show",
+            "--context",
+            "admin",
+            "-o",
+            "yaml"
+        ]));
+        assert!(parses(&["completions", "zsh"]));
+        // The offline commands keep their own -o.
+        assert!(parses(&[
+            "plan",
+            "--topology",
+            "t",
+            "--intent",
+            "i",
+            "-o",
+            "rules"
+        ]));
+        assert!(!parses(&[
+            "attach",
+            "alpha/web",
+            "leaf/eth1",
+            "--tag",
+            "4095"
+        ]));
+        assert!(!parses(&["status", "--timeout", "0"]));
     }
 }

@@ -28,8 +28,9 @@ pub fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
     let leaf = certs
         .first()
         .ok_or_else(|| Status::unauthenticated("empty client certificate chain"))?;
-    principal_from_der(leaf.as_ref())
-        .map_err(|e| Status::unauthenticated(format!("client certificate names no Weft principal: {e}")))
+    principal_from_der(leaf.as_ref()).map_err(|e| {
+        Status::unauthenticated(format!("client certificate names no Weft principal: {e}"))
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +59,9 @@ fn deny(p: &Principal, access: Access) -> Status {
         Access::Read => "read",
         Access::Write => "change",
     };
-    Status::permission_denied(format!("permission denied: {p} may not {verb} this resource"))
+    Status::permission_denied(format!(
+        "permission denied: {p} may not {verb} this resource"
+    ))
 }
 
 /// Allows or denies; see the module table.
@@ -90,10 +93,18 @@ mod tests {
 
     #[test]
     fn the_table_holds() {
-        let admin = Principal::Admin { name: "admin".into() };
-        let auditor = Principal::Auditor { name: "auditor".into() };
-        let alpha = Principal::Operator { name: "alpha".into() };
-        let agent = Principal::Agent { switch: "rack1-leaf".into() };
+        let admin = Principal::Admin {
+            name: "admin".into(),
+        };
+        let auditor = Principal::Auditor {
+            name: "auditor".into(),
+        };
+        let alpha = Principal::Operator {
+            name: "alpha".into(),
+        };
+        let agent = Principal::Agent {
+            switch: "rack1-leaf".into(),
+        };
         let (a, b) = (n("alpha"), n("beta"));
         use Access::*;
         assert!(authorize(&admin, Write, Scope::Fabric).is_ok());

@@ -43,8 +43,8 @@ pub struct EventBatch {
 
 /// Who asked what, for idempotency, deadlines and the audit log.
 #[derive(Debug)]
-pub struct Call<'a> {
-    pub principal: &'a Principal,
+pub struct Call {
+    pub principal: Principal,
     pub method: &'static str,
     pub resource: String,
     pub request_id: String,
@@ -72,11 +72,16 @@ pub struct Controller {
     events: broadcast::Sender<Arc<EventBatch>>,
     pub epoch: u64,
     pub metrics: Metrics,
+    /// Set when the server drains: long-lived streams (watches, agent
+    /// sessions) end so that graceful shutdown does not wait on them.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Controller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Controller").field("epoch", &self.epoch).finish_non_exhaustive()
+        f.debug_struct("Controller")
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
     }
 }
 
@@ -102,24 +107,31 @@ impl Controller {
         let state = store.load().context("reading the store")?;
         let (spec, revs) = records::intent_spec(&state.resources)?;
         let (topo, yaml) = topology;
-        if let Some(stored) = state.meta.get(META_TOPOLOGY) {
-            if stored.as_slice() != yaml.as_bytes() {
-                tracing::warn!("the topology file differs from the stored one; adopting the file");
-            }
+        if let Some(stored) = state.meta.get(META_TOPOLOGY)
+            && stored.as_slice() != yaml.as_bytes()
+        {
+            tracing::warn!("the topology file differs from the stored one; adopting the file");
         }
         let intent = Intent::from_spec(&topo, &spec).map_err(|v| {
             anyhow::anyhow!(
                 "the stored intent is not valid on this topology ({} problem(s)): {}",
                 v.len(),
-                v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             )
         })?;
         let loaded = LoadedTopology::new(topo, &yaml);
         let mut core = Core::new(loaded, intent, state.revision, revs);
         if !core.isolated() {
-            bail!("the stored intent does not verify as isolated on this topology; refusing to serve it");
+            bail!(
+                "the stored intent does not verify as isolated on this topology; refusing to serve it"
+            );
         }
-        let epoch = store.begin_epoch().context("starting a new controller epoch")?;
+        let epoch = store
+            .begin_epoch()
+            .context("starting a new controller epoch")?;
         let chain = match &state.audit_head {
             None => AuditChain::genesis(),
             Some((_, bytes)) => {
@@ -131,30 +143,35 @@ impl Controller {
         // Store the topology if it changed, and seed the initial intent.
         let mut commit = Commit::new(state.revision);
         let mut dirty = state.meta.get(META_TOPOLOGY).map(Vec::as_slice) != Some(yaml.as_bytes());
-        commit.meta_puts.push((META_TOPOLOGY.into(), yaml.clone().into_bytes()));
-        if state.revision == 0 {
-            if let Some(initial) = initial {
-                let rev = 1;
-                let seeded = Intent::from_spec(core.topo(), &initial).map_err(|v| {
-                    anyhow::anyhow!(
-                        "the intent file is invalid: {}",
-                        v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-                    )
-                })?;
-                let effects = seed_effects(&seeded);
-                for (key, rec) in records::writes_for(core.topo(), &seeded, &effects, rev) {
-                    if let Some(rec) = rec {
-                        core.revs.insert(key.clone(), rev);
-                        commit.puts.push((key, rec.encode()));
-                    }
+        commit
+            .meta_puts
+            .push((META_TOPOLOGY.into(), yaml.clone().into_bytes()));
+        if state.revision == 0
+            && let Some(initial) = initial
+        {
+            let rev = 1;
+            let seeded = Intent::from_spec(core.topo(), &initial).map_err(|v| {
+                anyhow::anyhow!(
+                    "the intent file is invalid: {}",
+                    v.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            })?;
+            let effects = seed_effects(&seeded);
+            for (key, rec) in records::writes_for(core.topo(), &seeded, &effects, rev) {
+                if let Some(rec) = rec {
+                    core.revs.insert(key.clone(), rev);
+                    commit.puts.push((key, rec.encode()));
                 }
-                let loaded = core.topology.clone();
-                core = Core::new(loaded, seeded, state.revision, core.revs.clone());
-                if !core.isolated() {
-                    bail!("the intent file does not verify as isolated; refusing to load it");
-                }
-                dirty = true;
             }
+            let loaded = core.topology.clone();
+            core = Core::new(loaded, seeded, state.revision, core.revs.clone());
+            if !core.isolated() {
+                bail!("the intent file does not verify as isolated; refusing to load it");
+            }
+            dirty = true;
         }
         if dirty {
             core.revision = store.commit(commit).context("storing the topology")?;
@@ -163,7 +180,9 @@ impl Controller {
         sessions.reset(&core.topology.programmed_switches(), core.revision);
         let metrics = Metrics::new();
         metrics.epoch.set(i64::try_from(epoch).unwrap_or(i64::MAX));
-        metrics.revision.set(i64::try_from(core.revision).unwrap_or(i64::MAX));
+        metrics
+            .revision
+            .set(i64::try_from(core.revision).unwrap_or(i64::MAX));
         Ok(Controller {
             core: Mutex::new(core),
             store,
@@ -173,7 +192,23 @@ impl Controller {
             events: broadcast::channel(1024).0,
             epoch,
             metrics,
+            closing: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// Ends every watch and agent session (agents reconnect to whoever
+    /// serves next).
+    pub fn close_streams(&self) {
+        let _ = self.closing.send(true);
+        self.sessions.close_all();
+    }
+
+    /// Resolves once [`close_streams`](Self::close_streams) was called.
+    pub fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|&c| c).await;
+        }
     }
 
     pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<EventBatch>> {
@@ -185,7 +220,23 @@ impl Controller {
     }
 
     /// Records a denial in the audit log (and returns the status to send).
-    pub async fn deny(&self, principal: &str, method: &str, resource: &str, status: Status) -> Status {
+    /// The record is written by a task of its own, so a caller that gives
+    /// up (deadline, reset) cannot interrupt it half way.
+    pub async fn deny(
+        self: &Arc<Self>,
+        principal: &str,
+        method: &str,
+        resource: &str,
+        status: Status,
+    ) -> Status {
+        let this = Arc::clone(self);
+        let (p, m, r) = (principal.to_owned(), method.to_owned(), resource.to_owned());
+        let code = status.code();
+        let _ = tokio::spawn(async move { this.deny_inner(&p, &m, &r, code).await }).await;
+        status
+    }
+
+    async fn deny_inner(&self, principal: &str, method: &str, resource: &str, code: tonic::Code) {
         self.metrics.denials.inc();
         let mut chain = self.audit.lock().await;
         let mut next = chain.clone();
@@ -195,14 +246,15 @@ impl Controller {
             method: method.to_owned(),
             resource: resource.to_owned(),
             outcome: Outcome::Denied.as_str().to_owned(),
-            code: code_name(status.code()).to_owned(),
+            code: code_name(code).to_owned(),
             request_id: String::new(),
             revision: 0,
         });
         let store = Arc::clone(&self.store);
         let line = record.to_line();
         let seq = record.seq;
-        let stored = tokio::task::spawn_blocking(move || store.append_audit(seq, line.into_bytes())).await;
+        let stored =
+            tokio::task::spawn_blocking(move || store.append_audit(seq, line.into_bytes())).await;
         match stored {
             Ok(Ok(())) => {
                 *chain = next;
@@ -212,15 +264,32 @@ impl Controller {
             }
             _ => tracing::error!("could not store an audit record of a denial"),
         }
-        status
     }
 
     /// The mutation path. `plan` turns the request into intent changes
     /// (checking etags against the current state); `respond` builds the
     /// answer from the state after the change and its revision.
-    pub async fn mutate<M: Message + Default>(
+    ///
+    /// The work runs in a task of its own: a caller that gives up (its
+    /// deadline passes, the client resets the stream) cannot cancel a
+    /// mutation between the store commit and the state update that must
+    /// follow it. The deadline is checked once more just before the commit.
+    pub async fn mutate<M: Message + Default + 'static>(
+        self: &Arc<Self>,
+        call: Call,
+        field_prefix: &'static str,
+        plan: impl FnOnce(&Core) -> Result<Vec<IntentChange>, Status> + Send + 'static,
+        respond: impl FnOnce(&Core, u64) -> M + Send + 'static,
+    ) -> Result<M, Status> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move { this.mutate_inner(call, field_prefix, plan, respond).await })
+            .await
+            .map_err(|e| Status::internal(format!("mutation task failed: {e}")))?
+    }
+
+    async fn mutate_inner<M: Message + Default>(
         &self,
-        call: Call<'_>,
+        call: Call,
         field_prefix: &str,
         plan: impl FnOnce(&Core) -> Result<Vec<IntentChange>, Status>,
         respond: impl FnOnce(&Core, u64) -> M,
@@ -232,10 +301,10 @@ impl Controller {
         } else {
             Some(format!("{}\n{}", call.principal.uri(), call.request_id))
         };
-        if let Some(key) = &request_key {
-            if let Some(answer) = self.replay(key, &call)? {
-                return Ok(answer);
-            }
+        if let Some(key) = &request_key
+            && let Some(answer) = self.replay(key, &call)?
+        {
+            return Ok(answer);
         }
         let changes = plan(&core)?;
         let redact = matches!(call.principal, Principal::Operator { .. });
@@ -249,13 +318,17 @@ impl Controller {
         }
         if call.deadline.is_some_and(|d| Instant::now() >= d) {
             core.undo(pending);
-            return Err(Status::deadline_exceeded("deadline expired before the change was stored; nothing was changed"));
+            return Err(Status::deadline_exceeded(
+                "deadline expired before the change was stored; nothing was changed",
+            ));
         }
         let rev = core.revision + 1;
         let writes = records::writes_for(core.topo(), &core.intent, &pending.effects, rev);
         let events = events_for(&core, &pending.before, &pending.effects, rev);
-        let old_revs: Vec<(String, Option<u64>)> =
-            writes.iter().map(|(k, _)| (k.clone(), core.revs.get(k).copied())).collect();
+        let old_revs: Vec<(String, Option<u64>)> = writes
+            .iter()
+            .map(|(k, _)| (k.clone(), core.revs.get(k).copied()))
+            .collect();
         apply_revs(&mut core.revs, &writes, rev);
         let answer = respond(&core, rev);
         let mut commit = Commit::new(core.revision);
@@ -287,16 +360,23 @@ impl Controller {
         core.revision = rev;
         self.push_deltas(&core, &pending, rev);
         self.sessions.set_revision(rev);
-        let _ = self.events.send(Arc::new(EventBatch { revision: rev, events }));
-        self.metrics.revision.set(i64::try_from(rev).unwrap_or(i64::MAX));
+        let _ = self.events.send(Arc::new(EventBatch {
+            revision: rev,
+            events,
+        }));
+        self.metrics
+            .revision
+            .set(i64::try_from(rev).unwrap_or(i64::MAX));
         self.metrics.mutations.inc();
-        self.metrics.mutation_seconds.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .mutation_seconds
+            .observe(started.elapsed().as_secs_f64());
         Ok(answer)
     }
 
     /// Commits `commit` with the call's audit record; on success the audit
     /// chain advances and the record is appended to the log file.
-    async fn durable(&self, mut commit: Commit, call: &Call<'_>, rev: u64) -> Result<(), String> {
+    async fn durable(&self, mut commit: Commit, call: &Call, rev: u64) -> Result<(), String> {
         let mut chain = self.audit.lock().await;
         let mut next = chain.clone();
         let record = next.append(AuditEntry {
@@ -309,7 +389,9 @@ impl Controller {
             request_id: call.request_id.clone(),
             revision: rev,
         });
-        commit.audit.push((record.seq, record.to_line().into_bytes()));
+        commit
+            .audit
+            .push((record.seq, record.to_line().into_bytes()));
         let store = Arc::clone(&self.store);
         match tokio::task::spawn_blocking(move || store.commit(commit)).await {
             Ok(Ok(r)) if r == rev => {}
@@ -335,8 +417,20 @@ impl Controller {
     /// valid on the new one and the result must verify. Agents get fresh
     /// snapshots.
     pub async fn apply_topology(
+        self: &Arc<Self>,
+        call: Call,
+        yaml: String,
+        etag: String,
+    ) -> Result<(pb::PlanResult, u64), Status> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move { this.apply_topology_inner(call, &yaml, &etag).await })
+            .await
+            .map_err(|e| Status::internal(format!("topology task failed: {e}")))?
+    }
+
+    async fn apply_topology_inner(
         &self,
-        call: Call<'_>,
+        call: Call,
         yaml: &str,
         etag: &str,
     ) -> Result<(pb::PlanResult, u64), Status> {
@@ -348,19 +442,27 @@ impl Controller {
         }
         let request_key = (!call.request_id.is_empty())
             .then(|| format!("{}\n{}", call.principal.uri(), call.request_id));
-        if let Some(key) = &request_key {
-            if let Some(answer) = self.replay::<pb::ApplyTopologyResponse>(key, &call)? {
-                return Ok((answer.plan.unwrap_or_default(), answer.revision));
-            }
+        if let Some(key) = &request_key
+            && let Some(answer) = self.replay::<pb::ApplyTopologyResponse>(key, &call)?
+        {
+            return Ok((answer.plan.unwrap_or_default(), answer.revision));
         }
         let spec = core.intent.to_spec(core.topo());
         let intent = Intent::from_spec(&topo, &spec).map_err(|v| {
             Status::failed_precondition(format!(
                 "the current intent is not valid on the new topology: {}",
-                v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ))
         })?;
-        let mut new = Core::new(LoadedTopology::new(topo, yaml), intent, core.revision, core.revs.clone());
+        let mut new = Core::new(
+            LoadedTopology::new(topo, yaml),
+            intent,
+            core.revision,
+            core.revs.clone(),
+        );
         let plan = crate::api::fabric::topology_plan(&core, &new);
         if !new.isolated() {
             let details: Vec<String> = plan.findings.iter().map(|f| f.detail.clone()).collect();
@@ -371,9 +473,14 @@ impl Controller {
         }
         let rev = core.revision + 1;
         let mut commit = Commit::new(core.revision);
-        commit.meta_puts.push((META_TOPOLOGY.into(), yaml.as_bytes().to_vec()));
+        commit
+            .meta_puts
+            .push((META_TOPOLOGY.into(), yaml.as_bytes().to_vec()));
         if let Some(key) = &request_key {
-            let answer = pb::ApplyTopologyResponse { plan: Some(plan.clone()), revision: rev };
+            let answer = pb::ApplyTopologyResponse {
+                plan: Some(plan.clone()),
+                revision: rev,
+            };
             let rec = RequestRecord {
                 method: call.method.to_owned(),
                 digest: call.digest.clone(),
@@ -386,13 +493,15 @@ impl Controller {
             .map_err(|why| crate::errors::store_failed(&why))?;
         new.revision = rev;
         *core = new;
-        self.sessions.reset(&core.topology.programmed_switches(), rev);
-        self.sessions.resnapshot_all(|name, generation| self.snapshot(&core, name, generation));
+        self.sessions
+            .reset(&core.topology.programmed_switches(), rev);
+        self.sessions
+            .resnapshot_all(|name, generation| self.snapshot(&core, name, generation));
         self.sessions.set_revision(rev);
         Ok((plan, rev))
     }
 
-    fn replay<M: Message + Default>(&self, key: &str, call: &Call<'_>) -> Result<Option<M>, Status> {
+    fn replay<M: Message + Default>(&self, key: &str, call: &Call) -> Result<Option<M>, Status> {
         let Some(bytes) = self
             .store
             .request(key)
@@ -419,15 +528,16 @@ impl Controller {
         for (&sw, d) in &pending.delta.switches {
             let name = core.topo().switch(sw).name.to_string();
             let epoch = self.epoch;
-            self.sessions.advance(&name, rev, |from| pb::SessionResponse {
-                epoch,
-                message: Some(session_response::Message::Delta(pb::Delta {
-                    from_generation: from,
-                    generation: rev,
-                    added: d.added.iter().map(entry_to_wire).collect(),
-                    removed: d.removed.iter().map(entry_to_wire).collect(),
-                })),
-            });
+            self.sessions
+                .advance(&name, rev, |from| pb::SessionResponse {
+                    epoch,
+                    message: Some(session_response::Message::Delta(pb::Delta {
+                        from_generation: from,
+                        generation: rev,
+                        added: d.added.iter().map(entry_to_wire).collect(),
+                        removed: d.removed.iter().map(entry_to_wire).collect(),
+                    })),
+                });
         }
     }
 
@@ -464,9 +574,13 @@ fn apply_revs(revs: &mut BTreeMap<String, u64>, writes: &[records::Write], rev: 
 fn seed_effects(intent: &Intent) -> Vec<Effect> {
     let mut out = Vec::new();
     for op in intent.operators.values() {
-        out.push(Effect::OperatorCreated { operator: op.name.clone() });
+        out.push(Effect::OperatorCreated {
+            operator: op.name.clone(),
+        });
         if op.lease.is_some() {
-            out.push(Effect::LeaseSet { operator: op.name.clone() });
+            out.push(Effect::LeaseSet {
+                operator: op.name.clone(),
+            });
         }
         for net in op.networks.values() {
             out.push(Effect::NetworkCreated {
@@ -491,7 +605,12 @@ fn seed_effects(intent: &Intent) -> Vec<Effect> {
 }
 
 /// Watch events for a change's effects.
-fn events_for(core: &Core, before: &Intent, effects: &[Effect], rev: u64) -> Vec<pb::WatchResponse> {
+fn events_for(
+    core: &Core,
+    before: &Intent,
+    effects: &[Effect],
+    rev: u64,
+) -> Vec<pb::WatchResponse> {
     use pb::WatchEventType as T;
     use watch_response::Resource as R;
     let topo = core.topo();
@@ -507,7 +626,11 @@ fn events_for(core: &Core, before: &Intent, effects: &[Effect], rev: u64) -> Vec
         .filter_map(|e| match e {
             Effect::OperatorCreated { operator } | Effect::OperatorUpdated { operator } => {
                 let op = intent.operator(operator.as_str())?;
-                let ty = if matches!(e, Effect::OperatorCreated { .. }) { T::Created } else { T::Updated };
+                let ty = if matches!(e, Effect::OperatorCreated { .. }) {
+                    T::Created
+                } else {
+                    T::Updated
+                };
                 let o = convert::operator(op, rev);
                 Some(ev(ty, o.name.clone(), Some(R::Operator(o))))
             }
@@ -516,25 +639,48 @@ fn events_for(core: &Core, before: &Intent, effects: &[Effect], rev: u64) -> Vec
             }
             Effect::LeaseSet { operator } => {
                 let l = convert::lease(topo, intent, operator, rev)?;
-                let had = before.operator(operator.as_str()).is_some_and(|o| o.lease.is_some());
-                Some(ev(if had { T::Updated } else { T::Created }, l.name.clone(), Some(R::Lease(l))))
+                let had = before
+                    .operator(operator.as_str())
+                    .is_some_and(|o| o.lease.is_some());
+                Some(ev(
+                    if had { T::Updated } else { T::Created },
+                    l.name.clone(),
+                    Some(R::Lease(l)),
+                ))
             }
             Effect::LeaseRemoved { operator } => {
                 Some(ev(T::Deleted, format!("operators/{operator}/lease"), None))
             }
-            Effect::NetworkCreated { operator, network, .. } => {
+            Effect::NetworkCreated {
+                operator, network, ..
+            } => {
                 let net = intent.operator(operator.as_str())?.networks.get(network)?;
                 let n = convert::network(operator, net, rev);
                 Some(ev(T::Created, n.name.clone(), Some(R::Network(n))))
             }
-            Effect::NetworkDeleted { operator, network, .. } => {
-                Some(ev(T::Deleted, format!("operators/{operator}/networks/{network}"), None))
-            }
-            Effect::Attached { operator, network, port, mode, .. } => {
+            Effect::NetworkDeleted {
+                operator, network, ..
+            } => Some(ev(
+                T::Deleted,
+                format!("operators/{operator}/networks/{network}"),
+                None,
+            )),
+            Effect::Attached {
+                operator,
+                network,
+                port,
+                mode,
+                ..
+            } => {
                 let a = convert::attachment(topo, operator, network, *port, *mode, rev);
                 Some(ev(T::Created, a.name.clone(), Some(R::Attachment(a))))
             }
-            Effect::Detached { operator, network, port, .. } => Some(ev(
+            Effect::Detached {
+                operator,
+                network,
+                port,
+                ..
+            } => Some(ev(
                 T::Deleted,
                 records::attachment_name(topo, operator, network, *port),
                 None,

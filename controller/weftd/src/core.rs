@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use weft_model::{ChangeError, Effect, Intent, IntentChange, Topology};
-use weft_pipeline::{Compiler, FabricDelta, lower_fabric, lower_switch};
 use weft_pipeline::lower::{is_programmed, lower_fabric_delta};
+use weft_pipeline::{Compiler, FabricDelta, lower_fabric, lower_switch};
 use weft_rules::Rule;
 use weft_verifier::IncrementalVerifier;
 
@@ -81,7 +81,12 @@ pub enum Refusal {
 }
 
 impl Core {
-    pub fn new(topology: LoadedTopology, intent: Intent, revision: u64, revs: BTreeMap<String, u64>) -> Self {
+    pub fn new(
+        topology: LoadedTopology,
+        intent: Intent,
+        revision: u64,
+        revs: BTreeMap<String, u64>,
+    ) -> Self {
         let compiler = Compiler::new(&topology.topo, &intent);
         let rules = lower_fabric(&topology.topo, &compiler.snapshot());
         let verifier = IncrementalVerifier::new(&topology.topo, &intent, &rules);
@@ -119,7 +124,10 @@ impl Core {
             }
         }
         let delta = self.compiler.apply(&topo, &effects);
-        if let Err(q) = self.compiler.check_entry_quotas(&topo, &self.intent, &delta) {
+        if let Err(q) = self
+            .compiler
+            .check_entry_quotas(&topo, &self.intent, &delta)
+        {
             self.compiler.revert(&topo, &effects);
             self.intent = before;
             return Err(Refusal::EntryQuota(q));
@@ -185,7 +193,11 @@ pub fn refusal_status(r: &Refusal, field_prefix: &str, redact: bool) -> tonic::S
                 .iter()
                 .map(|f| {
                     if redact {
-                        format!("{}: {}", f.kind.code(), "details withheld (they concern other operators)")
+                        format!(
+                            "{}: {}",
+                            f.kind.code(),
+                            "details withheld (they concern other operators)"
+                        )
                     } else {
                         f.to_string()
                     }

@@ -67,7 +67,10 @@ pub fn change_error(e: &ChangeError, field_prefix: &str) -> Status {
         ChangeError::QuotaExceeded { quota, .. } => Status::with_error_details(
             Code::ResourceExhausted,
             msg.clone(),
-            ErrorDetails::with_quota_failure_violation(format!("quota:{}", quota_name(*quota)), msg),
+            ErrorDetails::with_quota_failure_violation(
+                format!("quota:{}", quota_name(*quota)),
+                msg,
+            ),
         ),
         ChangeError::PoolExhausted(_) => Status::with_error_details(
             Code::ResourceExhausted,
@@ -129,7 +132,10 @@ fn violation_field(v: &Violation, prefix: &str) -> String {
         .strip_prefix("operators[0]")
         .map(|r| r.trim_start_matches('.'))
         .unwrap_or(&path);
-    let rest = rest.strip_prefix("lease").map(|r| r.trim_start_matches('.')).unwrap_or(rest);
+    let rest = rest
+        .strip_prefix("lease")
+        .map(|r| r.trim_start_matches('.'))
+        .unwrap_or(rest);
     join(prefix, rest).trim_end_matches('.').to_owned()
 }
 

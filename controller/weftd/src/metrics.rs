@@ -45,15 +45,31 @@ impl Metrics {
             registry: Registry::default(),
         };
         registry.register("mutations", "Stored mutations", m.mutations.clone());
-        registry.register("denials", "Requests denied by authorization", m.denials.clone());
+        registry.register(
+            "denials",
+            "Requests denied by authorization",
+            m.denials.clone(),
+        );
         registry.register(
             "mutation_duration_seconds",
             "Time from request to durable commit, per mutation",
             m.mutation_seconds.clone(),
         );
-        registry.register("store_revision", "Latest store revision", m.revision.clone());
-        registry.register("controller_epoch", "This controller's epoch", m.epoch.clone());
-        registry.register("agent_sessions", "Open agent sessions", m.agent_sessions.clone());
+        registry.register(
+            "store_revision",
+            "Latest store revision",
+            m.revision.clone(),
+        );
+        registry.register(
+            "controller_epoch",
+            "This controller's epoch",
+            m.epoch.clone(),
+        );
+        registry.register(
+            "agent_sessions",
+            "Open agent sessions",
+            m.agent_sessions.clone(),
+        );
         registry.register(
             "programmed_revision",
             "Every change up to this revision is acknowledged by its switches",
@@ -90,13 +106,18 @@ pub async fn serve(
                     .programmed_revision
                     .set(i64::try_from(c.sessions.programmed_revision()).unwrap_or(i64::MAX));
                 (
-                    [("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                    [(
+                        "content-type",
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
                     c.metrics.render(),
                 )
             }
         }),
     );
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Where metrics listen by default.

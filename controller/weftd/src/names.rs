@@ -98,10 +98,9 @@ impl ResourceName {
             (Expect::Lease, ["operators", op, "lease"]) => {
                 Ok(ResourceName::Lease(label(field, op)?))
             }
-            (Expect::Network, ["operators", op, "networks", net]) => Ok(ResourceName::Network(
-                label(field, op)?,
-                label(field, net)?,
-            )),
+            (Expect::Network, ["operators", op, "networks", net]) => {
+                Ok(ResourceName::Network(label(field, op)?, label(field, net)?))
+            }
             (Expect::Attachment, ["operators", op, "networks", net, "attachments", id]) => {
                 let (switch, port) = id.split_once(':').ok_or_else(wrong)?;
                 Ok(ResourceName::Attachment {
@@ -168,10 +167,13 @@ mod tests {
 
     #[test]
     fn bad_names_say_which_field_and_pattern() {
-        let e = ResourceName::parse("parent", "operators/alpha/networks", Expect::Network)
-            .unwrap_err();
+        let e =
+            ResourceName::parse("parent", "operators/alpha/networks", Expect::Network).unwrap_err();
         assert_eq!(e.field, "parent");
-        assert!(e.reason.contains("operators/{operator}/networks/{network}"), "{e}");
+        assert!(
+            e.reason.contains("operators/{operator}/networks/{network}"),
+            "{e}"
+        );
         let e = ResourceName::parse("name", "operators/Alpha", Expect::Operator).unwrap_err();
         assert!(e.reason.contains("not a valid id"), "{e}");
         assert!(ResourceName::parse("name", "", Expect::Operator).is_err());

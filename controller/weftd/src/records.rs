@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use weft_model::spec::{AttachModeSpec, AttachmentSpec, IntentSpec, LeaseSpec, NetworkSpec, OperatorSpec};
+use weft_model::spec::{
+    AttachModeSpec, AttachmentSpec, IntentSpec, LeaseSpec, NetworkSpec, OperatorSpec,
+};
 use weft_model::{AttachMode, Effect, Intent, Name, PortKey, Topology};
 
 use crate::names::{Expect, ResourceName};
@@ -64,9 +66,14 @@ pub enum RecordError {
 }
 
 fn parse_key(key: &str) -> Option<ResourceName> {
-    [Expect::Operator, Expect::Lease, Expect::Network, Expect::Attachment]
-        .into_iter()
-        .find_map(|e| ResourceName::parse("key", key, e).ok())
+    [
+        Expect::Operator,
+        Expect::Lease,
+        Expect::Network,
+        Expect::Attachment,
+    ]
+    .into_iter()
+    .find_map(|e| ResourceName::parse("key", key, e).ok())
 }
 
 /// Rebuilds the intent spec from stored records, and every resource's etag
@@ -115,7 +122,12 @@ pub fn intent_spec(
                     .ok_or_else(|| orphan(format!("operators/{op}")))?
                     .lease = Some(spec.clone());
             }
-            (ResourceName::Network(op, net), Record::Network { vni, fabric_vlan, .. }) => {
+            (
+                ResourceName::Network(op, net),
+                Record::Network {
+                    vni, fabric_vlan, ..
+                },
+            ) => {
                 if !ops.contains_key(op) {
                     return Err(orphan(format!("operators/{op}")));
                 }

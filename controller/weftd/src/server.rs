@@ -60,6 +60,7 @@ pub struct Running {
 impl Running {
     /// Stops serving, lets open calls finish, stops simulated agents.
     pub async fn shutdown(self) {
+        self.controller.close_streams();
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
@@ -67,10 +68,8 @@ impl Running {
     }
 }
 
-fn stopped(mut rx: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = rx.wait_for(|&s| s).await;
-    }
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|&s| s).await;
 }
 
 /// Loads state, binds the sockets and starts serving.
@@ -119,7 +118,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         // an audit record) rather than a bare handshake failure; a
         // certificate from another CA still fails the handshake.
         .client_auth_optional(true);
-    let api = Api { c: Arc::clone(&controller) };
+    let api = Api {
+        c: Arc::clone(&controller),
+    };
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<OperatorServiceServer<Api>>().await;
     health.set_serving::<NetworkServiceServer<Api>>().await;
@@ -143,9 +144,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(OperatorServiceServer::new(api.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES))
-        .add_service(NetworkServiceServer::new(api.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES))
-        .add_service(FabricServiceServer::new(api.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES))
+        .add_service(
+            OperatorServiceServer::new(api.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            NetworkServiceServer::new(api.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            FabricServiceServer::new(api.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
         .add_service(AgentServiceServer::new(api).max_decoding_message_size(MAX_MESSAGE_BYTES));
     let serve_stop = stopped(stop_rx.clone());
     tasks.push(tokio::spawn(async move {

@@ -51,6 +51,13 @@ struct Inner {
 }
 
 impl Inner {
+    /// The slot of `switch` if `id` is its current session.
+    fn current(&mut self, switch: &str, id: u64) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(switch)
+            .filter(|s| s.conn.as_ref().is_some_and(|c| c.id == id))
+    }
+
     fn programmed(&self) -> u64 {
         self.slots
             .values()
@@ -120,7 +127,12 @@ impl Sessions {
     /// Records that `switch` should now hold generation `generation` and
     /// sends it `message` (a delta) if connected. Returns the generation the
     /// delta applies on top of.
-    pub fn advance(&self, switch: &str, generation: u64, build: impl FnOnce(u64) -> SessionResponse) {
+    pub fn advance(
+        &self,
+        switch: &str,
+        generation: u64,
+        build: impl FnOnce(u64) -> SessionResponse,
+    ) {
         let mut inner = self.lock();
         let Some(slot) = inner.slots.get_mut(switch) else {
             return;
@@ -128,11 +140,11 @@ impl Sessions {
         let from = slot.desired;
         slot.desired = generation;
         slot.pending.insert(generation);
-        if let Some(conn) = &slot.conn {
-            if conn.tx.try_send(Ok(build(from))).is_err() {
-                tracing::warn!(%switch, "agent session cannot keep up; closing it (the agent will resync)");
-                slot.conn = None;
-            }
+        if let Some(conn) = &slot.conn
+            && conn.tx.try_send(Ok(build(from))).is_err()
+        {
+            tracing::warn!(%switch, "agent session cannot keep up; closing it (the agent will resync)");
+            slot.conn = None;
         }
         self.publish(&inner);
     }
@@ -160,10 +172,10 @@ impl Sessions {
     /// Sends a fresh snapshot to session `id` (after a resync nack).
     pub fn resync(&self, switch: &str, id: u64, snapshot: impl FnOnce(u64) -> SessionResponse) {
         let inner = self.lock();
-        if let Some(slot) = inner.slots.get(switch) {
-            if let Some(conn) = slot.conn.as_ref().filter(|c| c.id == id) {
-                let _ = conn.tx.try_send(Ok(snapshot(slot.desired)));
-            }
+        if let Some(slot) = inner.slots.get(switch)
+            && let Some(conn) = slot.conn.as_ref().filter(|c| c.id == id)
+        {
+            let _ = conn.tx.try_send(Ok(snapshot(slot.desired)));
         }
     }
 
@@ -181,51 +193,55 @@ impl Sessions {
     /// requests), if it is still the current one.
     pub fn broadcast_to(&self, switch: &str, id: u64, message: SessionResponse) {
         let inner = self.lock();
-        if let Some(conn) = inner.slots.get(switch).and_then(|s| s.conn.as_ref()) {
-            if conn.id == id {
-                let _ = conn.tx.try_send(Ok(message));
-            }
+        if let Some(conn) = inner.slots.get(switch).and_then(|s| s.conn.as_ref())
+            && conn.id == id
+        {
+            let _ = conn.tx.try_send(Ok(message));
         }
     }
 
     pub fn ack(&self, switch: &str, id: u64, generation: u64) {
         let mut inner = self.lock();
-        if let Some(slot) = inner.slots.get_mut(switch) {
-            if slot.conn.as_ref().is_some_and(|c| c.id == id) {
-                slot.acked = slot.acked.max(generation);
-                slot.pending.retain(|&g| g > generation);
-                slot.last_error.clear();
-            }
+        if let Some(slot) = inner.current(switch, id) {
+            slot.acked = slot.acked.max(generation);
+            slot.pending.retain(|&g| g > generation);
+            slot.last_error.clear();
         }
         self.publish(&inner);
     }
 
     pub fn nack(&self, switch: &str, id: u64, error: String) {
-        let mut inner = self.lock();
-        if let Some(slot) = inner.slots.get_mut(switch) {
-            if slot.conn.as_ref().is_some_and(|c| c.id == id) {
-                slot.last_error = error;
-            }
+        if let Some(slot) = self.lock().current(switch, id) {
+            slot.last_error = error;
         }
     }
 
-    pub fn observed(&self, switch: &str, id: u64, generation: u64, rules_json: Vec<u8>, counters: BTreeMap<u32, (u64, u64)>) {
+    pub fn observed(
+        &self,
+        switch: &str,
+        id: u64,
+        generation: u64,
+        rules_json: Vec<u8>,
+        counters: BTreeMap<u32, (u64, u64)>,
+    ) {
+        if let Some(slot) = self.lock().current(switch, id) {
+            slot.observed = Some((generation, rules_json));
+            slot.counters = counters;
+        }
+    }
+
+    /// Closes every session (server shutdown).
+    pub fn close_all(&self) {
         let mut inner = self.lock();
-        if let Some(slot) = inner.slots.get_mut(switch) {
-            if slot.conn.as_ref().is_some_and(|c| c.id == id) {
-                slot.observed = Some((generation, rules_json));
-                slot.counters = counters;
-            }
+        for slot in inner.slots.values_mut() {
+            slot.conn = None;
         }
     }
 
     /// Session `id` ended.
     pub fn disconnect(&self, switch: &str, id: u64) {
-        let mut inner = self.lock();
-        if let Some(slot) = inner.slots.get_mut(switch) {
-            if slot.conn.as_ref().is_some_and(|c| c.id == id) {
-                slot.conn = None;
-            }
+        if let Some(slot) = self.lock().current(switch, id) {
+            slot.conn = None;
         }
     }
 
@@ -238,7 +254,11 @@ impl Sessions {
     }
 
     pub fn connected_count(&self) -> usize {
-        self.lock().slots.values().filter(|s| s.conn.is_some()).count()
+        self.lock()
+            .slots
+            .values()
+            .filter(|s| s.conn.is_some())
+            .count()
     }
 
     /// Status of the named switches (all when `None`), sorted by name.
@@ -280,7 +300,9 @@ mod tests {
         s.reset(&["a".into(), "b".into()], 0);
         assert_eq!(s.programmed_revision(), 0);
         let (tx, _rx) = mpsc::channel(8);
-        let id = s.connect("a", "memory", tx, |_| SessionResponse::default()).unwrap();
+        let id = s
+            .connect("a", "memory", tx, |_| SessionResponse::default())
+            .unwrap();
         s.advance("a", 5, |_| SessionResponse::default());
         s.set_revision(5);
         assert_eq!(s.programmed_revision(), 4);
@@ -292,11 +314,12 @@ mod tests {
         s.set_revision(7);
         assert_eq!(s.programmed_revision(), 5);
         let (tx, _rx2) = mpsc::channel(8);
-        let idb = s.connect("b", "memory", tx, |g| {
-            assert_eq!(g, 6);
-            SessionResponse::default()
-        })
-        .unwrap();
+        let idb = s
+            .connect("b", "memory", tx, |g| {
+                assert_eq!(g, 6);
+                SessionResponse::default()
+            })
+            .unwrap();
         s.ack("b", idb, 6);
         assert_eq!(s.programmed_revision(), 7);
         // An ack from a replaced session is ignored.
@@ -310,7 +333,8 @@ mod tests {
         let s = Sessions::default();
         s.reset(&["a".into()], 0);
         let (tx, _rx) = mpsc::channel(1);
-        s.connect("a", "memory", tx, |_| SessionResponse::default()).unwrap();
+        s.connect("a", "memory", tx, |_| SessionResponse::default())
+            .unwrap();
         s.advance("a", 1, |_| SessionResponse::default());
         assert_eq!(s.connected_count(), 0);
         assert!(!s.status(None)[0].connected);

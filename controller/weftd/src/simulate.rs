@@ -11,7 +11,8 @@ use weft_pki::{Pki, Principal, Role};
 /// The agent configuration for `switch` against a controller on `addr`.
 pub fn agent_config(pki: &Pki, addr: SocketAddr, switch: &str) -> anyhow::Result<AgentConfig> {
     let creds = pki.ensure_client(&Principal::new(Role::Agent, switch)?)?;
-    let read = |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let read =
+        |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     let host = if addr.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], addr.port()))
     } else {

@@ -14,7 +14,12 @@ async fn admin_onboards_operator_builds_and_agents_acknowledge() {
     let mut admin = h.admin().await;
 
     // Topology (admin and auditor read it).
-    let topo = admin.fabric.get_topology(GetTopologyRequest {}).await.unwrap().into_inner();
+    let topo = admin
+        .fabric
+        .get_topology(GetTopologyRequest {})
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(topo.encapsulation, "vxlan");
     assert_eq!(topo.programmed_switches, vec!["rack1-leaf", "rack2-leaf"]);
 
@@ -23,7 +28,10 @@ async fn admin_onboards_operator_builds_and_agents_acknowledge() {
         .ops
         .create_operator(CreateOperatorRequest {
             operator_id: "delta".into(),
-            operator: Some(Operator { display_name: "Delta Cloud".into(), ..Default::default() }),
+            operator: Some(Operator {
+                display_name: "Delta Cloud".into(),
+                ..Default::default()
+            }),
             request_id: rid(),
             validate_only: false,
         })
@@ -52,14 +60,23 @@ async fn admin_onboards_operator_builds_and_agents_acknowledge() {
         .unwrap();
     assert_eq!(lease.ports, vec!["rack1-leaf/eth1", "rack2-leaf/eth1"]);
     assert_eq!(lease.quotas.unwrap().networks, Some(64));
-    let got = admin.ops.get_lease(GetLeaseRequest { name: "operators/delta/lease".into() }).await.unwrap();
+    let got = admin
+        .ops
+        .get_lease(GetLeaseRequest {
+            name: "operators/delta/lease".into(),
+        })
+        .await
+        .unwrap();
     assert_eq!(got.into_inner().lease.unwrap().vni_range, "5000-5009");
 
     // Update with the etag; a stale etag is refused.
     let updated = admin
         .ops
         .update_operator(UpdateOperatorRequest {
-            operator: Some(Operator { display_name: "Delta".into(), ..op.clone() }),
+            operator: Some(Operator {
+                display_name: "Delta".into(),
+                ..op.clone()
+            }),
             request_id: rid(),
             validate_only: false,
         })
@@ -73,7 +90,10 @@ async fn admin_onboards_operator_builds_and_agents_acknowledge() {
     let stale = admin
         .ops
         .update_operator(UpdateOperatorRequest {
-            operator: Some(Operator { display_name: "X".into(), ..op.clone() }),
+            operator: Some(Operator {
+                display_name: "X".into(),
+                ..op.clone()
+            }),
             request_id: rid(),
             validate_only: false,
         })
@@ -83,7 +103,12 @@ async fn admin_onboards_operator_builds_and_agents_acknowledge() {
 
     // The operator builds.
     let mut delta = h.operator("delta").await;
-    let listed = delta.ops.list_operators(ListOperatorsRequest::default()).await.unwrap().into_inner();
+    let listed = delta
+        .ops
+        .list_operators(ListOperatorsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(listed.operators.len(), 1, "an operator lists only itself");
     let net = delta
         .nets
@@ -120,15 +145,30 @@ async fn admin_onboards_operator_builds_and_agents_acknowledge() {
         last_rev = a.revision;
     }
     // Wait until both agents acknowledged the last change.
-    let mut req = tonic::Request::new(GetFabricStatusRequest { wait_for_revision: last_rev });
+    let mut req = tonic::Request::new(GetFabricStatusRequest {
+        wait_for_revision: last_rev,
+    });
     req.set_timeout(std::time::Duration::from_secs(20));
-    let status = delta.fabric.get_fabric_status(req).await.unwrap().into_inner();
+    let status = delta
+        .fabric
+        .get_fabric_status(req)
+        .await
+        .unwrap()
+        .into_inner();
     assert!(status.programmed_revision >= last_rev);
     assert!(status.isolated);
-    assert!(status.switches.iter().all(|s| s.connected && s.backend == "memory"), "{status:?}");
+    assert!(
+        status
+            .switches
+            .iter()
+            .all(|s| s.connected && s.backend == "memory"),
+        "{status:?}"
+    );
     let ns = delta
         .nets
-        .get_network_status(GetNetworkStatusRequest { name: net.name.clone() })
+        .get_network_status(GetNetworkStatusRequest {
+            name: net.name.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -138,14 +178,20 @@ async fn admin_onboards_operator_builds_and_agents_acknowledge() {
     // Reads.
     let nets = delta
         .nets
-        .list_networks(ListNetworksRequest { parent: "operators/delta".into(), ..Default::default() })
+        .list_networks(ListNetworksRequest {
+            parent: "operators/delta".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(nets.networks.len(), 1);
     let atts = delta
         .nets
-        .list_attachments(ListAttachmentsRequest { parent: net.name.clone(), ..Default::default() })
+        .list_attachments(ListAttachmentsRequest {
+            parent: net.name.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -159,14 +205,28 @@ async fn admin_onboards_operator_builds_and_agents_acknowledge() {
     );
     let one = delta
         .nets
-        .get_attachment(GetAttachmentRequest { name: names[0].into() })
+        .get_attachment(GetAttachmentRequest {
+            name: names[0].into(),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(one.attachment.unwrap().port, "rack1-leaf/eth1");
-    let got = delta.nets.get_network(GetNetworkRequest { name: net.name.clone() }).await.unwrap();
+    let got = delta
+        .nets
+        .get_network(GetNetworkRequest {
+            name: net.name.clone(),
+        })
+        .await
+        .unwrap();
     assert_eq!(got.into_inner().network.unwrap().vni, 5000);
-    let me = delta.ops.get_operator(GetOperatorRequest { name: "operators/delta".into() }).await.unwrap();
+    let me = delta
+        .ops
+        .get_operator(GetOperatorRequest {
+            name: "operators/delta".into(),
+        })
+        .await
+        .unwrap();
     assert_eq!(me.into_inner().operator.unwrap().display_name, "Delta");
 
     // A plan for a detach: deltas on both leaves, isolated, nothing applied.
@@ -174,10 +234,12 @@ async fn admin_onboards_operator_builds_and_agents_acknowledge() {
         .fabric
         .plan(PlanRequest {
             changes: vec![PlannedChange {
-                change: Some(planned_change::Change::DeleteAttachment(DeleteAttachmentRequest {
-                    name: names[1].into(),
-                    ..Default::default()
-                })),
+                change: Some(planned_change::Change::DeleteAttachment(
+                    DeleteAttachmentRequest {
+                        name: names[1].into(),
+                        ..Default::default()
+                    },
+                )),
             }],
         })
         .await
@@ -190,10 +252,17 @@ async fn admin_onboards_operator_builds_and_agents_acknowledge() {
     assert_eq!(plan.switches.len(), 2);
     let still = delta
         .nets
-        .list_attachments(ListAttachmentsRequest { parent: net.name.clone(), ..Default::default() })
+        .list_attachments(ListAttachmentsRequest {
+            parent: net.name.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    assert_eq!(still.into_inner().attachments.len(), 2, "plan applies nothing");
+    assert_eq!(
+        still.into_inner().attachments.len(),
+        2,
+        "plan applies nothing"
+    );
 
     // validate_only changes nothing either.
     let v = delta
@@ -212,29 +281,53 @@ async fn admin_onboards_operator_builds_and_agents_acknowledge() {
     // Tear down: detach, delete network, admin deletes lease and operator.
     delta
         .nets
-        .delete_attachment(DeleteAttachmentRequest { name: names[1].into(), request_id: rid(), ..Default::default() })
+        .delete_attachment(DeleteAttachmentRequest {
+            name: names[1].into(),
+            request_id: rid(),
+            ..Default::default()
+        })
         .await
         .unwrap();
     delta
         .nets
-        .delete_network(DeleteNetworkRequest { name: net.name.clone(), request_id: rid(), ..Default::default() })
+        .delete_network(DeleteNetworkRequest {
+            name: net.name.clone(),
+            request_id: rid(),
+            ..Default::default()
+        })
         .await
         .unwrap();
     admin
         .ops
-        .delete_lease(DeleteLeaseRequest { name: "operators/delta/lease".into(), request_id: rid(), ..Default::default() })
+        .delete_lease(DeleteLeaseRequest {
+            name: "operators/delta/lease".into(),
+            request_id: rid(),
+            ..Default::default()
+        })
         .await
         .unwrap();
     let gone = admin
         .ops
-        .delete_operator(DeleteOperatorRequest { name: "operators/delta".into(), request_id: rid(), ..Default::default() })
+        .delete_operator(DeleteOperatorRequest {
+            name: "operators/delta".into(),
+            request_id: rid(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
-    let mut req = tonic::Request::new(GetFabricStatusRequest { wait_for_revision: gone.revision });
+    let mut req = tonic::Request::new(GetFabricStatusRequest {
+        wait_for_revision: gone.revision,
+    });
     req.set_timeout(std::time::Duration::from_secs(20));
     admin.fabric.get_fabric_status(req).await.unwrap();
-    let err = admin.ops.get_operator(GetOperatorRequest { name: "operators/delta".into() }).await.unwrap_err();
+    let err = admin
+        .ops
+        .get_operator(GetOperatorRequest {
+            name: "operators/delta".into(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     h.stop().await;
 }

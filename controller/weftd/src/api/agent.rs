@@ -38,9 +38,14 @@ impl AgentService for Api {
         let Principal::Agent { switch } = &p else {
             return Err(self
                 .c
-                .deny(&p.to_string(), METHOD, "", Status::permission_denied(format!(
-                    "permission denied: {p} may not open an agent session"
-                )))
+                .deny(
+                    &p.to_string(),
+                    METHOD,
+                    "",
+                    Status::permission_denied(format!(
+                        "permission denied: {p} may not open an agent session"
+                    )),
+                )
                 .await);
         };
         let switch = switch.clone();
@@ -49,13 +54,24 @@ impl AgentService for Api {
             Err(_) => return Err(Status::deadline_exceeded("no hello within 10 s")),
             Ok(Err(e)) => return Err(e),
             Ok(Ok(None)) => return Err(Status::cancelled("session closed before hello")),
-            Ok(Ok(Some(SessionRequest { message: Some(Up::Hello(h)) }))) => h,
+            Ok(Ok(Some(SessionRequest {
+                message: Some(Up::Hello(h)),
+            }))) => h,
             Ok(Ok(Some(_))) => {
-                return Err(crate::errors::bad_field("message", "the first message must be a hello"));
+                return Err(crate::errors::bad_field(
+                    "message",
+                    "the first message must be a hello",
+                ));
             }
         };
-        self.check(&p, Access::Write, Scope::AgentSwitch(&hello.switch), METHOD, &hello.switch)
-            .await?;
+        self.check(
+            &p,
+            Access::Write,
+            Scope::AgentSwitch(&hello.switch),
+            METHOD,
+            &hello.switch,
+        )
+        .await?;
         if hello.last_epoch > self.c.epoch {
             return Err(Status::failed_precondition(format!(
                 "this agent has seen controller epoch {}, newer than this controller's {}: it is not the leader",
@@ -67,18 +83,25 @@ impl AgentService for Api {
             let core = self.c.core.lock().await;
             self.c
                 .sessions
-                .connect(&switch, &hello.backend, tx, |g| self.c.snapshot(&core, &switch, g))
+                .connect(&switch, &hello.backend, tx, |g| {
+                    self.c.snapshot(&core, &switch, g)
+                })
                 .ok_or_else(|| {
-                    Status::failed_precondition(format!("switch {switch} runs no agent in this topology"))
+                    Status::failed_precondition(format!(
+                        "switch {switch} runs no agent in this topology"
+                    ))
                 })?
         };
         tracing::info!(%switch, backend = %hello.backend, installed = hello.installed_generation, "agent connected");
         let c = std::sync::Arc::clone(&self.c);
+        let closed = self.c.closed();
         tokio::spawn(async move {
+            tokio::pin!(closed);
             let mut keepalive = tokio::time::interval(KEEPALIVE);
             let mut observe = tokio::time::interval(OBSERVE_EVERY);
             loop {
                 tokio::select! {
+                    () = &mut closed => break,
                     msg = inbound.message() => match msg {
                         Ok(Some(SessionRequest { message: Some(m) })) => handle(&c, &switch, id, m).await,
                         Ok(Some(_)) => {}
@@ -109,7 +132,8 @@ async fn handle(c: &crate::controller::Controller, switch: &str, id: u64, m: Up)
             c.sessions.nack(switch, id, n.error);
             if n.resync {
                 let core = c.core.lock().await;
-                c.sessions.resync(switch, id, |g| c.snapshot(&core, switch, g));
+                c.sessions
+                    .resync(switch, id, |g| c.snapshot(&core, switch, g));
             }
         }
         Up::Observed(o) => {
@@ -121,7 +145,8 @@ async fn handle(c: &crate::controller::Controller, switch: &str, id: u64, m: Up)
                     (v.vni, (n.packets, n.bytes))
                 })
                 .collect();
-            c.sessions.observed(switch, id, o.generation, o.rules_json, counters);
+            c.sessions
+                .observed(switch, id, o.generation, o.rules_json, counters);
         }
         Up::Hello(_) | Up::Keepalive(_) => {}
     }

@@ -60,8 +60,13 @@ pub fn create_operator(r: &pb::CreateOperatorRequest) -> Result<Change, Status> 
 }
 
 pub fn update_operator(r: &pb::UpdateOperatorRequest) -> Result<Change, Status> {
-    let op = r.operator.as_ref().ok_or_else(|| bad_field("operator", "required"))?;
-    let ResourceName::Operator(name) = ResourceName::parse("operator.name", &op.name, Expect::Operator)? else {
+    let op = r
+        .operator
+        .as_ref()
+        .ok_or_else(|| bad_field("operator", "required"))?;
+    let ResourceName::Operator(name) =
+        ResourceName::parse("operator.name", &op.name, Expect::Operator)?
+    else {
         return Err(bad_field("operator.name", "not an operator name"));
     };
     Ok(Change {
@@ -77,7 +82,8 @@ pub fn update_operator(r: &pb::UpdateOperatorRequest) -> Result<Change, Status> 
 }
 
 pub fn delete_operator(r: &pb::DeleteOperatorRequest) -> Result<Change, Status> {
-    let ResourceName::Operator(name) = ResourceName::parse("name", &r.name, Expect::Operator)? else {
+    let ResourceName::Operator(name) = ResourceName::parse("name", &r.name, Expect::Operator)?
+    else {
         return Err(bad_field("name", "not an operator name"));
     };
     Ok(Change {
@@ -94,8 +100,12 @@ pub fn delete_operator(r: &pb::DeleteOperatorRequest) -> Result<Change, Status> 
 /// ones, quotas in range); conflicts with other operators are checked when
 /// the change applies.
 pub fn set_lease(topo: &Topology, r: &pb::SetLeaseRequest) -> Result<Change, Status> {
-    let lease = r.lease.as_ref().ok_or_else(|| bad_field("lease", "required"))?;
-    let ResourceName::Lease(op) = ResourceName::parse("lease.name", &lease.name, Expect::Lease)? else {
+    let lease = r
+        .lease
+        .as_ref()
+        .ok_or_else(|| bad_field("lease", "required"))?;
+    let ResourceName::Lease(op) = ResourceName::parse("lease.name", &lease.name, Expect::Lease)?
+    else {
         return Err(bad_field("lease.name", "not a lease name"));
     };
     if lease.ports.len() > 4096 {
@@ -167,7 +177,8 @@ pub fn delete_lease(r: &pb::DeleteLeaseRequest) -> Result<Change, Status> {
 }
 
 pub fn create_network(r: &pb::CreateNetworkRequest) -> Result<Change, Status> {
-    let ResourceName::Operator(op) = ResourceName::parse("parent", &r.parent, Expect::Operator)? else {
+    let ResourceName::Operator(op) = ResourceName::parse("parent", &r.parent, Expect::Operator)?
+    else {
         return Err(bad_field("parent", "not an operator name"));
     };
     let name = name_id("network_id", &r.network_id)?;
@@ -179,7 +190,8 @@ pub fn create_network(r: &pb::CreateNetworkRequest) -> Result<Change, Status> {
     let fabric_vlan = match net.fabric_vlan {
         0 => None,
         v => Some(
-            VlanId::new(u64::from(v)).map_err(|e| bad_field("network.fabric_vlan", e.to_string()))?,
+            VlanId::new(u64::from(v))
+                .map_err(|e| bad_field("network.fabric_vlan", e.to_string()))?,
         ),
     };
     Ok(Change {
@@ -197,13 +209,17 @@ pub fn create_network(r: &pb::CreateNetworkRequest) -> Result<Change, Status> {
 }
 
 pub fn delete_network(r: &pb::DeleteNetworkRequest) -> Result<Change, Status> {
-    let ResourceName::Network(op, net) = ResourceName::parse("name", &r.name, Expect::Network)? else {
+    let ResourceName::Network(op, net) = ResourceName::parse("name", &r.name, Expect::Network)?
+    else {
         return Err(bad_field("name", "not a network name"));
     };
     Ok(Change {
         resource: r.name.clone(),
         operator: op.clone(),
-        change: IntentChange::DeleteNetwork { operator: op, name: net },
+        change: IntentChange::DeleteNetwork {
+            operator: op,
+            name: net,
+        },
         etag: etag(&r.name, &r.etag),
         tenant_level: false,
     })
@@ -212,25 +228,39 @@ pub fn delete_network(r: &pb::DeleteNetworkRequest) -> Result<Change, Status> {
 /// `SWITCH/PORT` → a port of the topology.
 pub fn port(topo: &Topology, field: &str, raw: &str) -> Result<PortKey, Status> {
     if !raw.contains('/') {
-        return Err(bad_field(field, format!("{raw:?}: write SWITCH/PORT, e.g. rack1-leaf/eth1")));
+        return Err(bad_field(
+            field,
+            format!("{raw:?}: write SWITCH/PORT, e.g. rack1-leaf/eth1"),
+        ));
     }
     topo.resolve_port(raw)
         .ok_or_else(|| bad_field(field, format!("{raw:?} is not a port of the topology")))
 }
 
-pub fn create_attachment(topo: &Topology, r: &pb::CreateAttachmentRequest) -> Result<Change, Status> {
-    let ResourceName::Network(op, net) = ResourceName::parse("parent", &r.parent, Expect::Network)? else {
+pub fn create_attachment(
+    topo: &Topology,
+    r: &pb::CreateAttachmentRequest,
+) -> Result<Change, Status> {
+    let ResourceName::Network(op, net) = ResourceName::parse("parent", &r.parent, Expect::Network)?
+    else {
         return Err(bad_field("parent", "not a network name"));
     };
-    let a = r.attachment.as_ref().ok_or_else(|| bad_field("attachment", "required"))?;
+    let a = r
+        .attachment
+        .as_ref()
+        .ok_or_else(|| bad_field("attachment", "required"))?;
     let port = port(topo, "attachment.port", &a.port)?;
     let mode = match (pb::AttachmentMode::try_from(a.mode), a.vlan_id) {
         (Ok(pb::AttachmentMode::Access), 0) => AttachMode::Access,
         (Ok(pb::AttachmentMode::Access), _) => {
-            return Err(bad_field("attachment.vlan_id", "must be 0 for an access attachment"));
+            return Err(bad_field(
+                "attachment.vlan_id",
+                "must be 0 for an access attachment",
+            ));
         }
         (Ok(pb::AttachmentMode::Tagged), v) => AttachMode::Tagged(
-            VlanId::new(u64::from(v)).map_err(|e| bad_field("attachment.vlan_id", e.to_string()))?,
+            VlanId::new(u64::from(v))
+                .map_err(|e| bad_field("attachment.vlan_id", e.to_string()))?,
         ),
         _ => {
             return Err(bad_field(
@@ -254,7 +284,11 @@ pub fn create_attachment(topo: &Topology, r: &pb::CreateAttachmentRequest) -> Re
 }
 
 /// An attachment name → (operator, network, port).
-pub fn attachment_ref(topo: &Topology, field: &str, raw: &str) -> Result<(Name, Name, PortKey), Status> {
+pub fn attachment_ref(
+    topo: &Topology,
+    field: &str,
+    raw: &str,
+) -> Result<(Name, Name, PortKey), Status> {
     let ResourceName::Attachment {
         operator,
         network,
@@ -270,7 +304,10 @@ pub fn attachment_ref(topo: &Topology, field: &str, raw: &str) -> Result<(Name, 
     Ok((operator, network, port))
 }
 
-pub fn delete_attachment(topo: &Topology, r: &pb::DeleteAttachmentRequest) -> Result<Change, Status> {
+pub fn delete_attachment(
+    topo: &Topology,
+    r: &pb::DeleteAttachmentRequest,
+) -> Result<Change, Status> {
     // Parse the operator first so a foreign name is denied before the
     // port is looked up.
     let (operator, network, port) = attachment_ref(topo, "name", &r.name)?;
@@ -293,7 +330,12 @@ pub fn owner(field: &str, raw: &str) -> Result<Name, Status> {
     let first = raw
         .strip_prefix("operators/")
         .and_then(|r| r.split('/').next())
-        .ok_or_else(|| bad_field(field, format!("{raw:?} is not a resource name (operators/...)")))?;
+        .ok_or_else(|| {
+            bad_field(
+                field,
+                format!("{raw:?} is not a resource name (operators/...)"),
+            )
+        })?;
     name_id(field, first)
 }
 

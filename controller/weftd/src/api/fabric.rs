@@ -27,7 +27,11 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 
 fn to_change(core: &Core, c: &PlannedChange) -> Result<Change, Status> {
     let topo = core.topo();
-    match c.change.as_ref().ok_or_else(|| crate::errors::bad_field("changes", "empty change"))? {
+    match c
+        .change
+        .as_ref()
+        .ok_or_else(|| crate::errors::bad_field("changes", "empty change"))?
+    {
         Pc::CreateOperator(r) => changes::create_operator(r),
         Pc::DeleteOperator(r) => changes::delete_operator(r),
         Pc::SetLease(r) => changes::set_lease(topo, r),
@@ -56,7 +60,10 @@ fn findings(found: &[weft_verifier::Finding], redact: bool) -> Vec<Finding> {
 
 #[tonic::async_trait]
 impl FabricService for Api {
-    async fn get_topology(&self, req: Request<GetTopologyRequest>) -> Result<Response<GetTopologyResponse>, Status> {
+    async fn get_topology(
+        &self,
+        req: Request<GetTopologyRequest>,
+    ) -> Result<Response<GetTopologyResponse>, Status> {
         let m = method!("GetTopology");
         let p = self.who(&req, m).await?;
         self.check(&p, Access::Read, Scope::Fabric, m, "").await?;
@@ -81,12 +88,30 @@ impl FabricService for Api {
     ) -> Result<Response<ApplyTopologyResponse>, Status> {
         let m = method!("ApplyTopology");
         let p = self.who(&req, m).await?;
-        self.check(&p, Access::Write, Scope::Fabric, m, "topology").await?;
+        self.check(&p, Access::Write, Scope::Fabric, m, "topology")
+            .await?;
         let r = req.get_ref();
-        let without = ApplyTopologyRequest { request_id: String::new(), ..r.clone() };
-        let call = super::call(&req, &p, m, "topology".into(), &r.request_id, &without, r.validate_only)?;
-        let (plan, revision) = self.c.apply_topology(call, &r.yaml, &r.etag).await?;
-        Ok(Response::new(ApplyTopologyResponse { plan: Some(plan), revision }))
+        let without = ApplyTopologyRequest {
+            request_id: String::new(),
+            ..r.clone()
+        };
+        let call = super::call(
+            &req,
+            &p,
+            m,
+            "topology".into(),
+            &r.request_id,
+            &without,
+            r.validate_only,
+        )?;
+        let (plan, revision) = self
+            .c
+            .apply_topology(call, r.yaml.clone(), r.etag.clone())
+            .await?;
+        Ok(Response::new(ApplyTopologyResponse {
+            plan: Some(plan),
+            revision,
+        }))
     }
 
     async fn plan(&self, req: Request<PlanRequest>) -> Result<Response<PlanResponse>, Status> {
@@ -94,15 +119,27 @@ impl FabricService for Api {
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         if r.changes.len() > 1000 {
-            return Err(crate::errors::bad_field("changes", "at most 1000 changes per plan"));
+            return Err(crate::errors::bad_field(
+                "changes",
+                "at most 1000 changes per plan",
+            ));
         }
         // Authorize every change on its owner before looking at anything.
         for (i, c) in r.changes.iter().enumerate() {
             let owner_field = format!("changes[{i}]");
             let (owner, tenant) = match c.change.as_ref() {
-                Some(Pc::CreateOperator(x)) => (changes::owner(&owner_field, &format!("operators/{}", x.operator_id))?, true),
+                Some(Pc::CreateOperator(x)) => (
+                    changes::owner(&owner_field, &format!("operators/{}", x.operator_id))?,
+                    true,
+                ),
                 Some(Pc::DeleteOperator(x)) => (changes::owner(&owner_field, &x.name)?, true),
-                Some(Pc::SetLease(x)) => (changes::owner(&owner_field, x.lease.as_ref().map_or("", |l| l.name.as_str()))?, true),
+                Some(Pc::SetLease(x)) => (
+                    changes::owner(
+                        &owner_field,
+                        x.lease.as_ref().map_or("", |l| l.name.as_str()),
+                    )?,
+                    true,
+                ),
                 Some(Pc::DeleteLease(x)) => (changes::owner(&owner_field, &x.name)?, true),
                 Some(Pc::CreateNetwork(x)) => (changes::owner(&owner_field, &x.parent)?, false),
                 Some(Pc::DeleteNetwork(x)) => (changes::owner(&owner_field, &x.name)?, false),
@@ -110,7 +147,11 @@ impl FabricService for Api {
                 Some(Pc::DeleteAttachment(x)) => (changes::owner(&owner_field, &x.name)?, false),
                 None => return Err(crate::errors::bad_field(&owner_field, "empty change")),
             };
-            let scope = if tenant { Scope::Tenant(&owner) } else { Scope::Slice(&owner) };
+            let scope = if tenant {
+                Scope::Tenant(&owner)
+            } else {
+                Scope::Slice(&owner)
+            };
             self.check(&p, Access::Write, scope, m, "").await?;
         }
         let redact = matches!(p, Principal::Operator { .. });
@@ -123,7 +164,11 @@ impl FabricService for Api {
         let base_revision = core.revision;
         let result = match core.apply(typed.into_iter().map(|c| c.change).collect()) {
             Ok(pending) => {
-                let mut res = PlanResult { base_revision, isolated: true, ..Default::default() };
+                let mut res = PlanResult {
+                    base_revision,
+                    isolated: true,
+                    ..Default::default()
+                };
                 for (&sw, d) in &pending.delta.switches {
                     res.entries_added += d.added.len() as u64;
                     res.entries_removed += d.removed.len() as u64;
@@ -144,7 +189,9 @@ impl FabricService for Api {
             },
             Err(other) => return Err(refusal_status(&other, "", redact)),
         };
-        Ok(Response::new(PlanResponse { result: Some(result) }))
+        Ok(Response::new(PlanResponse {
+            result: Some(result),
+        }))
     }
 
     async fn get_fabric_status(
@@ -153,7 +200,8 @@ impl FabricService for Api {
     ) -> Result<Response<GetFabricStatusResponse>, Status> {
         let m = method!("GetFabricStatus");
         let p = self.who(&req, m).await?;
-        self.check(&p, Access::Read, Scope::FabricStatus, m, "").await?;
+        self.check(&p, Access::Read, Scope::FabricStatus, m, "")
+            .await?;
         let want = req.get_ref().wait_for_revision;
         if want > 0 {
             let until = deadline(&req)
@@ -188,15 +236,27 @@ pub fn topology_plan(old: &Core, new: &Core) -> PlanResult {
     let by_name = |c: &Core| -> BTreeMap<String, Vec<weft_pipeline::PipelineEntry>> {
         c.topo()
             .switch_ids()
-            .map(|s| (c.topo().switch(s).name.to_string(), c.compiler.entries(s).to_vec()))
+            .map(|s| {
+                (
+                    c.topo().switch(s).name.to_string(),
+                    c.compiler.entries(s).to_vec(),
+                )
+            })
             .collect()
     };
     let (a, b) = (by_name(old), by_name(new));
-    let mut res = PlanResult { base_revision: old.revision, isolated: new.isolated(), ..Default::default() };
+    let mut res = PlanResult {
+        base_revision: old.revision,
+        isolated: new.isolated(),
+        ..Default::default()
+    };
     let names: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     for name in names {
         let empty = Vec::new();
-        let d = weft_pipeline::SwitchDelta::between(a.get(name).unwrap_or(&empty), b.get(name).unwrap_or(&empty));
+        let d = weft_pipeline::SwitchDelta::between(
+            a.get(name).unwrap_or(&empty),
+            b.get(name).unwrap_or(&empty),
+        );
         if d.is_empty() {
             continue;
         }

@@ -73,15 +73,15 @@ pub fn deadline<T>(req: &Request<T>) -> Option<Instant> {
 
 /// Builds the mutation context; `without_id` is the request with
 /// `request_id` cleared (what a retry must repeat exactly).
-pub fn call<'a, T, M: Message>(
+pub fn call<T, M: Message>(
     req: &Request<T>,
-    principal: &'a Principal,
+    principal: &Principal,
     method: &'static str,
     resource: String,
     request_id: &str,
     without_id: &M,
     validate_only: bool,
-) -> Result<Call<'a>, Status> {
+) -> Result<Call, Status> {
     if request_id.len() > MAX_REQUEST_ID {
         return Err(crate::errors::bad_field(
             "request_id",
@@ -89,10 +89,13 @@ pub fn call<'a, T, M: Message>(
         ));
     }
     if request_id.chars().any(char::is_control) {
-        return Err(crate::errors::bad_field("request_id", "contains control characters"));
+        return Err(crate::errors::bad_field(
+            "request_id",
+            "contains control characters",
+        ));
     }
     Ok(Call {
-        principal,
+        principal: principal.clone(),
         method,
         resource,
         request_id: request_id.to_owned(),
@@ -110,8 +113,15 @@ pub fn paginate<T>(
 ) -> Result<(Vec<T>, String), Status> {
     let size = match page_size {
         0 => DEFAULT_PAGE_SIZE,
-        n if n < 0 => return Err(crate::errors::bad_field("page_size", "must not be negative")),
-        n => usize::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),
+        n if n < 0 => {
+            return Err(crate::errors::bad_field(
+                "page_size",
+                "must not be negative",
+            ));
+        }
+        n => usize::try_from(n)
+            .unwrap_or(MAX_PAGE_SIZE)
+            .min(MAX_PAGE_SIZE),
     };
     let after = if token.is_empty() {
         None
@@ -119,7 +129,9 @@ pub fn paginate<T>(
         let raw = hex::decode(token)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| crate::errors::bad_field("page_token", "not a token from a previous page"))?;
+            .ok_or_else(|| {
+                crate::errors::bad_field("page_token", "not a token from a previous page")
+            })?;
         Some(raw)
     };
     let mut page = Vec::new();

@@ -31,7 +31,11 @@ fn rev(core: &Core, name: &str) -> u64 {
 
 fn network_of(core: &Core, op: &Name, net: &Name) -> Option<Network> {
     let n = core.intent.operator(op.as_str())?.networks.get(net)?;
-    Some(convert::network(op, n, rev(core, &format!("operators/{op}/networks/{net}"))))
+    Some(convert::network(
+        op,
+        n,
+        rev(core, &format!("operators/{op}/networks/{net}")),
+    ))
 }
 
 fn not_found(name: &str) -> Status {
@@ -56,17 +60,24 @@ fn existing(core: &Core, only: Option<&Name>) -> Vec<WatchResponse> {
             continue;
         }
         let key = format!("operators/{}", op.name);
-        push(key.clone(), R::Operator(convert::operator(op, rev(core, &key))));
+        push(
+            key.clone(),
+            R::Operator(convert::operator(op, rev(core, &key))),
+        );
         let lkey = format!("{key}/lease");
         if let Some(l) = convert::lease(topo, &core.intent, &op.name, rev(core, &lkey)) {
             push(lkey, R::Lease(l));
         }
         for net in op.networks.values() {
             let nkey = format!("{key}/networks/{}", net.name);
-            push(nkey.clone(), R::Network(convert::network(&op.name, net, rev(core, &nkey))));
+            push(
+                nkey.clone(),
+                R::Network(convert::network(&op.name, net, rev(core, &nkey))),
+            );
             for (&port, &mode) in &net.attachments {
                 let akey = crate::records::attachment_name(topo, &op.name, &net.name, port);
-                let a = convert::attachment(topo, &op.name, &net.name, port, mode, rev(core, &akey));
+                let a =
+                    convert::attachment(topo, &op.name, &net.name, port, mode, rev(core, &akey));
                 push(akey, R::Attachment(a));
             }
         }
@@ -96,51 +107,85 @@ impl NetworkService for Api {
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         let owner = changes::owner("parent", &r.parent)?;
-        self.check(&p, Access::Write, Scope::Slice(&owner), m, "").await?;
+        self.check(&p, Access::Write, Scope::Slice(&owner), m, "")
+            .await?;
         let change = changes::create_network(r)?;
         let (op, net) = match &change.change {
-            weft_model::IntentChange::CreateNetwork { operator, name, .. } => (operator.clone(), name.clone()),
+            weft_model::IntentChange::CreateNetwork { operator, name, .. } => {
+                (operator.clone(), name.clone())
+            }
             _ => return Err(Status::internal("unexpected change")),
         };
-        let without = CreateNetworkRequest { request_id: String::new(), ..r.clone() };
+        let without = CreateNetworkRequest {
+            request_id: String::new(),
+            ..r.clone()
+        };
         let out = self
-            .run_change(&req, &p, m, change, &r.request_id, &without, r.validate_only, "network", |core, revision| {
-                CreateNetworkResponse { network: network_of(core, &op, &net), revision }
-            })
+            .run_change(
+                &req,
+                &p,
+                m,
+                change,
+                &r.request_id,
+                &without,
+                r.validate_only,
+                "network",
+                move |core, revision| CreateNetworkResponse {
+                    network: network_of(core, &op, &net),
+                    revision,
+                },
+            )
             .await?;
         Ok(Response::new(out))
     }
 
-    async fn get_network(&self, req: Request<GetNetworkRequest>) -> Result<Response<GetNetworkResponse>, Status> {
+    async fn get_network(
+        &self,
+        req: Request<GetNetworkRequest>,
+    ) -> Result<Response<GetNetworkResponse>, Status> {
         let m = method!("GetNetwork");
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         let owner = changes::owner("name", &r.name)?;
-        self.check(&p, Access::Read, Scope::Slice(&owner), m, &r.name).await?;
-        let ResourceName::Network(op, net) = ResourceName::parse("name", &r.name, Expect::Network)? else {
+        self.check(&p, Access::Read, Scope::Slice(&owner), m, &r.name)
+            .await?;
+        let ResourceName::Network(op, net) = ResourceName::parse("name", &r.name, Expect::Network)?
+        else {
             return Err(Status::invalid_argument("name"));
         };
         let core = self.c.core.lock().await;
         let network = network_of(&core, &op, &net).ok_or_else(|| not_found(&r.name))?;
-        Ok(Response::new(GetNetworkResponse { network: Some(network) }))
+        Ok(Response::new(GetNetworkResponse {
+            network: Some(network),
+        }))
     }
 
-    async fn list_networks(&self, req: Request<ListNetworksRequest>) -> Result<Response<ListNetworksResponse>, Status> {
+    async fn list_networks(
+        &self,
+        req: Request<ListNetworksRequest>,
+    ) -> Result<Response<ListNetworksResponse>, Status> {
         let m = method!("ListNetworks");
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         let owner = changes::owner("parent", &r.parent)?;
-        self.check(&p, Access::Read, Scope::Slice(&owner), m, &r.parent).await?;
+        self.check(&p, Access::Read, Scope::Slice(&owner), m, &r.parent)
+            .await?;
         ResourceName::parse("parent", &r.parent, Expect::Operator)?;
         let core = self.c.core.lock().await;
-        let op = core.intent.operator(owner.as_str()).ok_or_else(|| not_found(&r.parent))?;
+        let op = core
+            .intent
+            .operator(owner.as_str())
+            .ok_or_else(|| not_found(&r.parent))?;
         let items = op.networks.values().map(|n| {
             let key = format!("operators/{owner}/networks/{}", n.name);
             let v = convert::network(&owner, n, rev(&core, &key));
             (key, v)
         });
         let (networks, next_page_token) = paginate(items, r.page_size, &r.page_token)?;
-        Ok(Response::new(ListNetworksResponse { networks, next_page_token }))
+        Ok(Response::new(ListNetworksResponse {
+            networks,
+            next_page_token,
+        }))
     }
 
     async fn delete_network(
@@ -151,13 +196,25 @@ impl NetworkService for Api {
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         let owner = changes::owner("name", &r.name)?;
-        self.check(&p, Access::Write, Scope::Slice(&owner), m, "").await?;
+        self.check(&p, Access::Write, Scope::Slice(&owner), m, "")
+            .await?;
         let change = changes::delete_network(r)?;
-        let without = DeleteNetworkRequest { request_id: String::new(), ..r.clone() };
+        let without = DeleteNetworkRequest {
+            request_id: String::new(),
+            ..r.clone()
+        };
         let out = self
-            .run_change(&req, &p, m, change, &r.request_id, &without, r.validate_only, "", |_, revision| {
-                DeleteNetworkResponse { revision }
-            })
+            .run_change(
+                &req,
+                &p,
+                m,
+                change,
+                &r.request_id,
+                &without,
+                r.validate_only,
+                "",
+                move |_, revision| DeleteNetworkResponse { revision },
+            )
             .await?;
         Ok(Response::new(out))
     }
@@ -170,24 +227,52 @@ impl NetworkService for Api {
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         let owner = changes::owner("parent", &r.parent)?;
-        self.check(&p, Access::Write, Scope::Slice(&owner), m, "").await?;
+        self.check(&p, Access::Write, Scope::Slice(&owner), m, "")
+            .await?;
         let topo = self.c.core.lock().await.topology.topo.clone();
         let change = changes::create_attachment(&topo, r)?;
         let (op, net, port, mode) = match &change.change {
-            weft_model::IntentChange::Attach { operator, network, port, mode } => {
-                (operator.clone(), network.clone(), *port, *mode)
-            }
+            weft_model::IntentChange::Attach {
+                operator,
+                network,
+                port,
+                mode,
+            } => (operator.clone(), network.clone(), *port, *mode),
             _ => return Err(Status::internal("unexpected change")),
         };
-        let without = CreateAttachmentRequest { request_id: String::new(), ..r.clone() };
+        let without = CreateAttachmentRequest {
+            request_id: String::new(),
+            ..r.clone()
+        };
         let out = self
-            .run_change(&req, &p, m, change, &r.request_id, &without, r.validate_only, "attachment", |core, revision| {
-                let rv = if revision == 0 { core.revision } else { revision };
-                CreateAttachmentResponse {
-                    attachment: Some(convert::attachment(core.topo(), &op, &net, port, mode, rv)),
-                    revision,
-                }
-            })
+            .run_change(
+                &req,
+                &p,
+                m,
+                change,
+                &r.request_id,
+                &without,
+                r.validate_only,
+                "attachment",
+                move |core, revision| {
+                    let rv = if revision == 0 {
+                        core.revision
+                    } else {
+                        revision
+                    };
+                    CreateAttachmentResponse {
+                        attachment: Some(convert::attachment(
+                            core.topo(),
+                            &op,
+                            &net,
+                            port,
+                            mode,
+                            rv,
+                        )),
+                        revision,
+                    }
+                },
+            )
             .await?;
         Ok(Response::new(out))
     }
@@ -200,7 +285,8 @@ impl NetworkService for Api {
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         let owner = changes::owner("name", &r.name)?;
-        self.check(&p, Access::Read, Scope::Slice(&owner), m, &r.name).await?;
+        self.check(&p, Access::Read, Scope::Slice(&owner), m, &r.name)
+            .await?;
         let core = self.c.core.lock().await;
         let (op, net, port) = changes::attachment_ref(core.topo(), "name", &r.name)?;
         let mode = core
@@ -210,7 +296,9 @@ impl NetworkService for Api {
             .and_then(|n| n.attachments.get(&port))
             .ok_or_else(|| not_found(&r.name))?;
         let a = convert::attachment(core.topo(), &op, &net, port, *mode, rev(&core, &r.name));
-        Ok(Response::new(GetAttachmentResponse { attachment: Some(a) }))
+        Ok(Response::new(GetAttachmentResponse {
+            attachment: Some(a),
+        }))
     }
 
     async fn list_attachments(
@@ -221,8 +309,11 @@ impl NetworkService for Api {
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         let owner = changes::owner("parent", &r.parent)?;
-        self.check(&p, Access::Read, Scope::Slice(&owner), m, &r.parent).await?;
-        let ResourceName::Network(op, net) = ResourceName::parse("parent", &r.parent, Expect::Network)? else {
+        self.check(&p, Access::Read, Scope::Slice(&owner), m, &r.parent)
+            .await?;
+        let ResourceName::Network(op, net) =
+            ResourceName::parse("parent", &r.parent, Expect::Network)?
+        else {
             return Err(Status::invalid_argument("parent"));
         };
         let core = self.c.core.lock().await;
@@ -238,7 +329,10 @@ impl NetworkService for Api {
             (key, v)
         });
         let (attachments, next_page_token) = paginate(items, r.page_size, &r.page_token)?;
-        Ok(Response::new(ListAttachmentsResponse { attachments, next_page_token }))
+        Ok(Response::new(ListAttachmentsResponse {
+            attachments,
+            next_page_token,
+        }))
     }
 
     async fn delete_attachment(
@@ -249,14 +343,26 @@ impl NetworkService for Api {
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         let owner = changes::owner("name", &r.name)?;
-        self.check(&p, Access::Write, Scope::Slice(&owner), m, "").await?;
+        self.check(&p, Access::Write, Scope::Slice(&owner), m, "")
+            .await?;
         let topo = self.c.core.lock().await.topology.topo.clone();
         let change = changes::delete_attachment(&topo, r)?;
-        let without = DeleteAttachmentRequest { request_id: String::new(), ..r.clone() };
+        let without = DeleteAttachmentRequest {
+            request_id: String::new(),
+            ..r.clone()
+        };
         let out = self
-            .run_change(&req, &p, m, change, &r.request_id, &without, r.validate_only, "", |_, revision| {
-                DeleteAttachmentResponse { revision }
-            })
+            .run_change(
+                &req,
+                &p,
+                m,
+                change,
+                &r.request_id,
+                &without,
+                r.validate_only,
+                "",
+                move |_, revision| DeleteAttachmentResponse { revision },
+            )
             .await?;
         Ok(Response::new(out))
     }
@@ -269,8 +375,10 @@ impl NetworkService for Api {
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         let owner = changes::owner("name", &r.name)?;
-        self.check(&p, Access::Read, Scope::Slice(&owner), m, &r.name).await?;
-        let ResourceName::Network(op, net) = ResourceName::parse("name", &r.name, Expect::Network)? else {
+        self.check(&p, Access::Read, Scope::Slice(&owner), m, &r.name)
+            .await?;
+        let ResourceName::Network(op, net) = ResourceName::parse("name", &r.name, Expect::Network)?
+        else {
             return Err(Status::invalid_argument("name"));
         };
         let core = self.c.core.lock().await;
@@ -288,29 +396,45 @@ impl NetworkService for Api {
             .collect();
         drop(core);
         let switches = self.c.sessions.status(Some(&carriers));
-        let programmed = switches.iter().all(|s| s.acked_generation >= s.desired_generation);
+        let programmed = switches
+            .iter()
+            .all(|s| s.acked_generation >= s.desired_generation);
         let counters = self
             .c
             .sessions
             .counters(vni.get())
             .into_iter()
-            .map(|(switch, packets, bytes)| NetworkCounters { switch, packets, bytes })
+            .map(|(switch, packets, bytes)| NetworkCounters {
+                switch,
+                packets,
+                bytes,
+            })
             .collect();
-        Ok(Response::new(GetNetworkStatusResponse { network: r.name.clone(), programmed, switches, counters }))
+        Ok(Response::new(GetNetworkStatusResponse {
+            network: r.name.clone(),
+            programmed,
+            switches,
+            counters,
+        }))
     }
 
     type WatchStream = WatchStream;
 
-    async fn watch(&self, req: Request<WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(
+        &self,
+        req: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
         let m = method!("Watch");
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         let only = if r.parent.is_empty() {
-            self.check(&p, Access::Read, Scope::Everything, m, "").await?;
+            self.check(&p, Access::Read, Scope::Everything, m, "")
+                .await?;
             None
         } else {
             let owner = changes::owner("parent", &r.parent)?;
-            self.check(&p, Access::Read, Scope::Slice(&owner), m, &r.parent).await?;
+            self.check(&p, Access::Read, Scope::Slice(&owner), m, &r.parent)
+                .await?;
             ResourceName::parse("parent", &r.parent, Expect::Operator)?;
             Some(owner)
         };
@@ -336,7 +460,9 @@ impl NetworkService for Api {
             match self.c.store().events_since(r.resume_revision) {
                 Ok(EventsSince::Events(evs)) => evs
                     .into_iter()
-                    .filter_map(|(_, bytes)| <WatchResponse as prost::Message>::decode(bytes.as_slice()).ok())
+                    .filter_map(|(_, bytes)| {
+                        <WatchResponse as prost::Message>::decode(bytes.as_slice()).ok()
+                    })
                     .filter(|e| visible(&e.name, only.as_ref()))
                     .collect(),
                 Ok(EventsSince::Compacted { oldest_available }) => {
@@ -349,20 +475,30 @@ impl NetworkService for Api {
             }
         };
         drop(core);
+        let closed = self.c.closed();
         tokio::spawn(async move {
+            tokio::pin!(closed);
             for e in initial {
                 if tx.send(Ok(e)).await.is_err() {
                     return;
                 }
             }
             loop {
-                match live.recv().await {
+                let next = tokio::select! {
+                    () = &mut closed => return,
+                    n = live.recv() => n,
+                };
+                match next {
                     Ok(batch) => {
                         if batch.revision <= last {
                             continue;
                         }
                         last = batch.revision;
-                        for e in batch.events.iter().filter(|e| visible(&e.name, only.as_ref())) {
+                        for e in batch
+                            .events
+                            .iter()
+                            .filter(|e| visible(&e.name, only.as_ref()))
+                        {
                             if tx.send(Ok(e.clone())).await.is_err() {
                                 return;
                             }

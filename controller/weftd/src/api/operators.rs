@@ -21,7 +21,7 @@ macro_rules! method {
 impl Api {
     /// Authorizes a change for `p` and runs it through the mutation path.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn run_change<T, W: prost::Message, M: prost::Message + Default>(
+    pub(crate) async fn run_change<T, W: prost::Message, M: prost::Message + Default + 'static>(
         &self,
         req: &Request<T>,
         p: &Principal,
@@ -30,16 +30,25 @@ impl Api {
         request_id: &str,
         without_id: &W,
         validate_only: bool,
-        field_prefix: &str,
-        respond: impl FnOnce(&Core, u64) -> M,
+        field_prefix: &'static str,
+        respond: impl FnOnce(&Core, u64) -> M + Send + 'static,
     ) -> Result<M, Status> {
         let scope = if change.tenant_level {
             Scope::Tenant(&change.operator)
         } else {
             Scope::Slice(&change.operator)
         };
-        self.check(p, Access::Write, scope, method, &change.resource).await?;
-        let c = call(req, p, method, change.resource.clone(), request_id, without_id, validate_only)?;
+        self.check(p, Access::Write, scope, method, &change.resource)
+            .await?;
+        let c = call(
+            req,
+            p,
+            method,
+            change.resource.clone(),
+            request_id,
+            without_id,
+            validate_only,
+        )?;
         let etag = change.etag.clone();
         let creating_operator = matches!(method, m if m.ends_with("/CreateOperator"));
         let updating_operator = matches!(method, m if m.ends_with("/UpdateOperator"));
@@ -73,7 +82,10 @@ fn rev(core: &Core, name: &str) -> u64 {
 
 fn operator_of(core: &Core, name: &weft_model::Name) -> Option<Operator> {
     let op = core.intent.operator(name.as_str())?;
-    Some(convert::operator(op, rev(core, &format!("operators/{name}"))))
+    Some(convert::operator(
+        op,
+        rev(core, &format!("operators/{name}")),
+    ))
 }
 
 #[tonic::async_trait]
@@ -87,11 +99,25 @@ impl OperatorService for Api {
         let r = req.get_ref();
         let change = changes::create_operator(r)?;
         let name = change.operator.clone();
-        let without = CreateOperatorRequest { request_id: String::new(), ..r.clone() };
+        let without = CreateOperatorRequest {
+            request_id: String::new(),
+            ..r.clone()
+        };
         let out = self
-            .run_change(&req, &p, m, change, &r.request_id, &without, r.validate_only, "operator", |core, revision| {
-                CreateOperatorResponse { operator: operator_of(core, &name), revision }
-            })
+            .run_change(
+                &req,
+                &p,
+                m,
+                change,
+                &r.request_id,
+                &without,
+                r.validate_only,
+                "operator",
+                move |core, revision| CreateOperatorResponse {
+                    operator: operator_of(core, &name),
+                    revision,
+                },
+            )
             .await?;
         Ok(Response::new(out))
     }
@@ -103,13 +129,18 @@ impl OperatorService for Api {
         let m = method!("GetOperator");
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
-        let ResourceName::Operator(name) = ResourceName::parse("name", &r.name, Expect::Operator)? else {
+        let ResourceName::Operator(name) = ResourceName::parse("name", &r.name, Expect::Operator)?
+        else {
             return Err(Status::invalid_argument("name"));
         };
-        self.check(&p, Access::Read, Scope::Tenant(&name), m, &r.name).await?;
+        self.check(&p, Access::Read, Scope::Tenant(&name), m, &r.name)
+            .await?;
         let core = self.c.core.lock().await;
-        let operator = operator_of(&core, &name).ok_or_else(|| Status::not_found(format!("{} not found", r.name)))?;
-        Ok(Response::new(GetOperatorResponse { operator: Some(operator) }))
+        let operator = operator_of(&core, &name)
+            .ok_or_else(|| Status::not_found(format!("{} not found", r.name)))?;
+        Ok(Response::new(GetOperatorResponse {
+            operator: Some(operator),
+        }))
     }
 
     async fn list_operators(
@@ -118,7 +149,8 @@ impl OperatorService for Api {
     ) -> Result<Response<ListOperatorsResponse>, Status> {
         let m = method!("ListOperators");
         let p = self.who(&req, m).await?;
-        self.check(&p, Access::Read, Scope::OperatorList, m, "").await?;
+        self.check(&p, Access::Read, Scope::OperatorList, m, "")
+            .await?;
         let r = req.get_ref();
         let core = self.c.core.lock().await;
         let only = match &p {
@@ -136,7 +168,10 @@ impl OperatorService for Api {
                 (key, v)
             });
         let (operators, next_page_token) = paginate(items, r.page_size, &r.page_token)?;
-        Ok(Response::new(ListOperatorsResponse { operators, next_page_token }))
+        Ok(Response::new(ListOperatorsResponse {
+            operators,
+            next_page_token,
+        }))
     }
 
     async fn update_operator(
@@ -148,11 +183,25 @@ impl OperatorService for Api {
         let r = req.get_ref();
         let change = changes::update_operator(r)?;
         let name = change.operator.clone();
-        let without = UpdateOperatorRequest { request_id: String::new(), ..r.clone() };
+        let without = UpdateOperatorRequest {
+            request_id: String::new(),
+            ..r.clone()
+        };
         let out = self
-            .run_change(&req, &p, m, change, &r.request_id, &without, r.validate_only, "operator", |core, revision| {
-                UpdateOperatorResponse { operator: operator_of(core, &name), revision }
-            })
+            .run_change(
+                &req,
+                &p,
+                m,
+                change,
+                &r.request_id,
+                &without,
+                r.validate_only,
+                "operator",
+                move |core, revision| UpdateOperatorResponse {
+                    operator: operator_of(core, &name),
+                    revision,
+                },
+            )
             .await?;
         Ok(Response::new(out))
     }
@@ -165,63 +214,118 @@ impl OperatorService for Api {
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         let change = changes::delete_operator(r)?;
-        let without = DeleteOperatorRequest { request_id: String::new(), ..r.clone() };
+        let without = DeleteOperatorRequest {
+            request_id: String::new(),
+            ..r.clone()
+        };
         let out = self
-            .run_change(&req, &p, m, change, &r.request_id, &without, r.validate_only, "", |_, revision| {
-                DeleteOperatorResponse { revision }
-            })
+            .run_change(
+                &req,
+                &p,
+                m,
+                change,
+                &r.request_id,
+                &without,
+                r.validate_only,
+                "",
+                move |_, revision| DeleteOperatorResponse { revision },
+            )
             .await?;
         Ok(Response::new(out))
     }
 
-    async fn get_lease(&self, req: Request<GetLeaseRequest>) -> Result<Response<GetLeaseResponse>, Status> {
+    async fn get_lease(
+        &self,
+        req: Request<GetLeaseRequest>,
+    ) -> Result<Response<GetLeaseResponse>, Status> {
         let m = method!("GetLease");
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         let ResourceName::Lease(op) = ResourceName::parse("name", &r.name, Expect::Lease)? else {
             return Err(Status::invalid_argument("name"));
         };
-        self.check(&p, Access::Read, Scope::Tenant(&op), m, &r.name).await?;
+        self.check(&p, Access::Read, Scope::Tenant(&op), m, &r.name)
+            .await?;
         let core = self.c.core.lock().await;
         let lease = convert::lease(core.topo(), &core.intent, &op, rev(&core, &r.name))
             .ok_or_else(|| Status::not_found(format!("{} not found", r.name)))?;
         Ok(Response::new(GetLeaseResponse { lease: Some(lease) }))
     }
 
-    async fn set_lease(&self, req: Request<SetLeaseRequest>) -> Result<Response<SetLeaseResponse>, Status> {
+    async fn set_lease(
+        &self,
+        req: Request<SetLeaseRequest>,
+    ) -> Result<Response<SetLeaseResponse>, Status> {
         let m = method!("SetLease");
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         // Authorize on the name before the lease's contents are looked at.
-        let owner = changes::owner("lease.name", r.lease.as_ref().map_or("", |l| l.name.as_str()))?;
-        self.check(&p, Access::Write, Scope::Tenant(&owner), m, "").await?;
+        let owner = changes::owner(
+            "lease.name",
+            r.lease.as_ref().map_or("", |l| l.name.as_str()),
+        )?;
+        self.check(&p, Access::Write, Scope::Tenant(&owner), m, "")
+            .await?;
         let topo = self.c.core.lock().await.topology.topo.clone();
         let change = changes::set_lease(&topo, r)?;
         let op = change.operator.clone();
-        let without = SetLeaseRequest { request_id: String::new(), ..r.clone() };
+        let without = SetLeaseRequest {
+            request_id: String::new(),
+            ..r.clone()
+        };
         let out = self
-            .run_change(&req, &p, m, change, &r.request_id, &without, r.validate_only, "lease", |core, revision| {
-                SetLeaseResponse {
-                    lease: convert::lease(core.topo(), &core.intent, &op, if revision == 0 { core.revision } else { revision }),
+            .run_change(
+                &req,
+                &p,
+                m,
+                change,
+                &r.request_id,
+                &without,
+                r.validate_only,
+                "lease",
+                move |core, revision| SetLeaseResponse {
+                    lease: convert::lease(
+                        core.topo(),
+                        &core.intent,
+                        &op,
+                        if revision == 0 {
+                            core.revision
+                        } else {
+                            revision
+                        },
+                    ),
                     revision,
-                }
-            })
+                },
+            )
             .await?;
         Ok(Response::new(out))
     }
 
-    async fn delete_lease(&self, req: Request<DeleteLeaseRequest>) -> Result<Response<DeleteLeaseResponse>, Status> {
+    async fn delete_lease(
+        &self,
+        req: Request<DeleteLeaseRequest>,
+    ) -> Result<Response<DeleteLeaseResponse>, Status> {
         let m = method!("DeleteLease");
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         let change = changes::delete_lease(r)?;
-        let without = DeleteLeaseRequest { request_id: String::new(), ..r.clone() };
+        let without = DeleteLeaseRequest {
+            request_id: String::new(),
+            ..r.clone()
+        };
         let out = self
-            .run_change(&req, &p, m, change, &r.request_id, &without, r.validate_only, "", |_, revision| {
-                DeleteLeaseResponse { revision }
-            })
+            .run_change(
+                &req,
+                &p,
+                m,
+                change,
+                &r.request_id,
+                &without,
+                r.validate_only,
+                "",
+                move |_, revision| DeleteLeaseResponse { revision },
+            )
             .await?;
         Ok(Response::new(out))
     }
 }
-

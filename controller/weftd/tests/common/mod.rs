@@ -2,7 +2,7 @@
 //! mTLS, a real redb store in a temporary directory, simulated agents, and
 //! clients for every role.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -48,7 +48,9 @@ impl Harness {
     /// `intent`), simulated agents when `simulate`.
     pub async fn start(intent: bool, simulate: bool) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let running = weftd::start(config(dir.path(), intent, simulate)).await.unwrap();
+        let running = weftd::start(config(dir.path(), intent, simulate))
+            .await
+            .unwrap();
         Harness { dir, running }
     }
 
@@ -130,5 +132,9 @@ impl Clients {
 pub fn rid() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
