@@ -2,6 +2,8 @@
 //! restart re-programs nothing, a change after it is applied, and an agent
 //! that has seen a newer epoch is not taken over by an older controller.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::net::SocketAddr;

@@ -1,5 +1,7 @@
 //! Prometheus metrics on their own port, plain HTTP, no certificate.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::net::SocketAddr;
