@@ -61,23 +61,8 @@ async fn start_at(dir: &Path, addr: SocketAddr) -> weftd::Running {
 }
 
 async fn admin(r: &weftd::Running) -> Clients {
-    use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
-    let creds = r
-        .pki
-        .ensure_client(&Principal::new(Role::Admin, "admin").unwrap())
-        .unwrap();
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(std::fs::read(&creds.ca).unwrap()))
-        .identity(Identity::from_pem(
-            std::fs::read(&creds.cert).unwrap(),
-            std::fs::read(&creds.key).unwrap(),
-        ))
-        .domain_name("localhost");
-    let ch = Channel::from_shared(format!("https://{}", r.addr))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap();
-    Clients::new(ch.connect().await.unwrap())
+    let p = Principal::new(Role::Admin, "admin").unwrap();
+    Clients::new(common::connect(&r.pki, r.addr, &p).await)
 }
 
 async fn programmed(c: &mut Clients) -> GetFabricStatusResponse {
@@ -145,25 +130,8 @@ async fn a_controller_restart_reprograms_nothing() {
     );
 
     // A change after the restart reaches the data plane.
-    let mut alpha = {
-        use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
-        let creds = second
-            .pki
-            .ensure_client(&Principal::new(Role::Operator, "alpha").unwrap())
-            .unwrap();
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(std::fs::read(&creds.ca).unwrap()))
-            .identity(Identity::from_pem(
-                std::fs::read(&creds.cert).unwrap(),
-                std::fs::read(&creds.key).unwrap(),
-            ))
-            .domain_name("localhost");
-        let ch = Channel::from_shared(format!("https://{addr}"))
-            .unwrap()
-            .tls_config(tls)
-            .unwrap();
-        Clients::new(ch.connect().await.unwrap())
-    };
+    let p = Principal::new(Role::Operator, "alpha").unwrap();
+    let mut alpha = Clients::new(common::connect(&second.pki, addr, &p).await);
     alpha
         .nets
         .delete_attachment(DeleteAttachmentRequest {

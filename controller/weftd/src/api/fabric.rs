@@ -91,19 +91,7 @@ impl FabricService for Api {
         self.check(&p, Access::Write, Scope::Fabric, m, "topology")
             .await?;
         let r = req.get_ref();
-        let without = ApplyTopologyRequest {
-            request_id: String::new(),
-            ..r.clone()
-        };
-        let call = super::call(
-            &req,
-            &p,
-            m,
-            "topology".into(),
-            &r.request_id,
-            &without,
-            r.validate_only,
-        )?;
+        let call = super::call(&req, &p, m, "topology".into())?;
         let (plan, revision) = self
             .c
             .apply_topology(call, r.yaml.clone(), r.etag.clone())

@@ -71,17 +71,54 @@ pub fn deadline<T>(req: &Request<T>) -> Option<Instant> {
     Instant::now().checked_add(d)
 }
 
-/// Builds the mutation context; `without_id` is the request with
-/// `request_id` cleared (what a retry must repeat exactly).
-pub fn call<T, M: Message>(
-    req: &Request<T>,
+/// What every mutation request carries.
+pub trait MutationRequest: Message + Clone {
+    fn request_id(&self) -> &str;
+    fn validate_only(&self) -> bool;
+    /// The request with `request_id` cleared: what a retry must repeat
+    /// exactly.
+    fn without_id(&self) -> Self;
+}
+
+macro_rules! mutation_requests {
+    ($($t:ty),* $(,)?) => {$(
+        impl MutationRequest for $t {
+            fn request_id(&self) -> &str {
+                &self.request_id
+            }
+            fn validate_only(&self) -> bool {
+                self.validate_only
+            }
+            fn without_id(&self) -> Self {
+                Self { request_id: String::new(), ..self.clone() }
+            }
+        }
+    )*};
+}
+
+use weft_proto::v1 as pb;
+mutation_requests!(
+    pb::CreateOperatorRequest,
+    pb::UpdateOperatorRequest,
+    pb::DeleteOperatorRequest,
+    pb::SetLeaseRequest,
+    pb::DeleteLeaseRequest,
+    pb::CreateNetworkRequest,
+    pb::DeleteNetworkRequest,
+    pb::CreateAttachmentRequest,
+    pb::DeleteAttachmentRequest,
+    pb::ApplyTopologyRequest,
+);
+
+/// Builds the mutation context of `req`.
+pub fn call<R: MutationRequest>(
+    req: &Request<R>,
     principal: &Principal,
     method: &'static str,
     resource: String,
-    request_id: &str,
-    without_id: &M,
-    validate_only: bool,
 ) -> Result<Call, Status> {
+    let r = req.get_ref();
+    let (request_id, validate_only) = (r.request_id(), r.validate_only());
     if request_id.len() > MAX_REQUEST_ID {
         return Err(crate::errors::bad_field(
             "request_id",
@@ -99,7 +136,7 @@ pub fn call<T, M: Message>(
         method,
         resource,
         request_id: request_id.to_owned(),
-        digest: digest(&without_id.encode_to_vec()),
+        digest: digest(&r.without_id().encode_to_vec()),
         deadline: deadline(req),
         validate_only,
     })

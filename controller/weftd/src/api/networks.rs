@@ -116,25 +116,13 @@ impl NetworkService for Api {
             }
             _ => return Err(Status::internal("unexpected change")),
         };
-        let without = CreateNetworkRequest {
-            request_id: String::new(),
-            ..r.clone()
-        };
         let out = self
-            .run_change(
-                &req,
-                &p,
-                m,
-                change,
-                &r.request_id,
-                &without,
-                r.validate_only,
-                "network",
-                move |core, revision| CreateNetworkResponse {
+            .run_change(&req, &p, m, change, "network", move |core, revision| {
+                CreateNetworkResponse {
                     network: network_of(core, &op, &net),
                     revision,
-                },
-            )
+                }
+            })
             .await?;
         Ok(Response::new(out))
     }
@@ -199,22 +187,10 @@ impl NetworkService for Api {
         self.check(&p, Access::Write, Scope::Slice(&owner), m, "")
             .await?;
         let change = changes::delete_network(r)?;
-        let without = DeleteNetworkRequest {
-            request_id: String::new(),
-            ..r.clone()
-        };
         let out = self
-            .run_change(
-                &req,
-                &p,
-                m,
-                change,
-                &r.request_id,
-                &without,
-                r.validate_only,
-                "",
-                move |_, revision| DeleteNetworkResponse { revision },
-            )
+            .run_change(&req, &p, m, change, "", move |_, revision| {
+                DeleteNetworkResponse { revision }
+            })
             .await?;
         Ok(Response::new(out))
     }
@@ -240,39 +216,18 @@ impl NetworkService for Api {
             } => (operator.clone(), network.clone(), *port, *mode),
             _ => return Err(Status::internal("unexpected change")),
         };
-        let without = CreateAttachmentRequest {
-            request_id: String::new(),
-            ..r.clone()
-        };
         let out = self
-            .run_change(
-                &req,
-                &p,
-                m,
-                change,
-                &r.request_id,
-                &without,
-                r.validate_only,
-                "attachment",
-                move |core, revision| {
-                    let rv = if revision == 0 {
-                        core.revision
-                    } else {
-                        revision
-                    };
-                    CreateAttachmentResponse {
-                        attachment: Some(convert::attachment(
-                            core.topo(),
-                            &op,
-                            &net,
-                            port,
-                            mode,
-                            rv,
-                        )),
-                        revision,
-                    }
-                },
-            )
+            .run_change(&req, &p, m, change, "attachment", move |core, revision| {
+                let rv = if revision == 0 {
+                    core.revision
+                } else {
+                    revision
+                };
+                CreateAttachmentResponse {
+                    attachment: Some(convert::attachment(core.topo(), &op, &net, port, mode, rv)),
+                    revision,
+                }
+            })
             .await?;
         Ok(Response::new(out))
     }
@@ -347,22 +302,10 @@ impl NetworkService for Api {
             .await?;
         let topo = self.c.core.lock().await.topology.topo.clone();
         let change = changes::delete_attachment(&topo, r)?;
-        let without = DeleteAttachmentRequest {
-            request_id: String::new(),
-            ..r.clone()
-        };
         let out = self
-            .run_change(
-                &req,
-                &p,
-                m,
-                change,
-                &r.request_id,
-                &without,
-                r.validate_only,
-                "",
-                move |_, revision| DeleteAttachmentResponse { revision },
-            )
+            .run_change(&req, &p, m, change, "", move |_, revision| {
+                DeleteAttachmentResponse { revision }
+            })
             .await?;
         Ok(Response::new(out))
     }

@@ -6,7 +6,7 @@ use weft_proto::v1::operator_service_server::OperatorService;
 use weft_proto::v1::*;
 
 use super::changes::{self, Change};
-use super::{Api, call, check_etag, paginate};
+use super::{Api, MutationRequest, call, check_etag, paginate};
 use crate::auth::{Access, Scope};
 use crate::convert;
 use crate::core::Core;
@@ -21,15 +21,12 @@ macro_rules! method {
 impl Api {
     /// Authorizes a change for `p` and runs it through the mutation path.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn run_change<T, W: prost::Message, M: prost::Message + Default + 'static>(
+    pub(crate) async fn run_change<R: MutationRequest, M: prost::Message + Default + 'static>(
         &self,
-        req: &Request<T>,
+        req: &Request<R>,
         p: &Principal,
         method: &'static str,
         change: Change,
-        request_id: &str,
-        without_id: &W,
-        validate_only: bool,
         field_prefix: &'static str,
         respond: impl FnOnce(&Core, u64) -> M + Send + 'static,
     ) -> Result<M, Status> {
@@ -40,15 +37,7 @@ impl Api {
         };
         self.check(p, Access::Write, scope, method, &change.resource)
             .await?;
-        let c = call(
-            req,
-            p,
-            method,
-            change.resource.clone(),
-            request_id,
-            without_id,
-            validate_only,
-        )?;
+        let c = call(req, p, method, change.resource.clone())?;
         let etag = change.etag.clone();
         let creating_operator = matches!(method, m if m.ends_with("/CreateOperator"));
         let updating_operator = matches!(method, m if m.ends_with("/UpdateOperator"));
@@ -99,25 +88,13 @@ impl OperatorService for Api {
         let r = req.get_ref();
         let change = changes::create_operator(r)?;
         let name = change.operator.clone();
-        let without = CreateOperatorRequest {
-            request_id: String::new(),
-            ..r.clone()
-        };
         let out = self
-            .run_change(
-                &req,
-                &p,
-                m,
-                change,
-                &r.request_id,
-                &without,
-                r.validate_only,
-                "operator",
-                move |core, revision| CreateOperatorResponse {
+            .run_change(&req, &p, m, change, "operator", move |core, revision| {
+                CreateOperatorResponse {
                     operator: operator_of(core, &name),
                     revision,
-                },
-            )
+                }
+            })
             .await?;
         Ok(Response::new(out))
     }
@@ -183,25 +160,13 @@ impl OperatorService for Api {
         let r = req.get_ref();
         let change = changes::update_operator(r)?;
         let name = change.operator.clone();
-        let without = UpdateOperatorRequest {
-            request_id: String::new(),
-            ..r.clone()
-        };
         let out = self
-            .run_change(
-                &req,
-                &p,
-                m,
-                change,
-                &r.request_id,
-                &without,
-                r.validate_only,
-                "operator",
-                move |core, revision| UpdateOperatorResponse {
+            .run_change(&req, &p, m, change, "operator", move |core, revision| {
+                UpdateOperatorResponse {
                     operator: operator_of(core, &name),
                     revision,
-                },
-            )
+                }
+            })
             .await?;
         Ok(Response::new(out))
     }
@@ -214,22 +179,10 @@ impl OperatorService for Api {
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         let change = changes::delete_operator(r)?;
-        let without = DeleteOperatorRequest {
-            request_id: String::new(),
-            ..r.clone()
-        };
         let out = self
-            .run_change(
-                &req,
-                &p,
-                m,
-                change,
-                &r.request_id,
-                &without,
-                r.validate_only,
-                "",
-                move |_, revision| DeleteOperatorResponse { revision },
-            )
+            .run_change(&req, &p, m, change, "", move |_, revision| {
+                DeleteOperatorResponse { revision }
+            })
             .await?;
         Ok(Response::new(out))
     }
@@ -269,21 +222,9 @@ impl OperatorService for Api {
         let topo = self.c.core.lock().await.topology.topo.clone();
         let change = changes::set_lease(&topo, r)?;
         let op = change.operator.clone();
-        let without = SetLeaseRequest {
-            request_id: String::new(),
-            ..r.clone()
-        };
         let out = self
-            .run_change(
-                &req,
-                &p,
-                m,
-                change,
-                &r.request_id,
-                &without,
-                r.validate_only,
-                "lease",
-                move |core, revision| SetLeaseResponse {
+            .run_change(&req, &p, m, change, "lease", move |core, revision| {
+                SetLeaseResponse {
                     lease: convert::lease(
                         core.topo(),
                         &core.intent,
@@ -295,8 +236,8 @@ impl OperatorService for Api {
                         },
                     ),
                     revision,
-                },
-            )
+                }
+            })
             .await?;
         Ok(Response::new(out))
     }
@@ -309,22 +250,10 @@ impl OperatorService for Api {
         let p = self.who(&req, m).await?;
         let r = req.get_ref();
         let change = changes::delete_lease(r)?;
-        let without = DeleteLeaseRequest {
-            request_id: String::new(),
-            ..r.clone()
-        };
         let out = self
-            .run_change(
-                &req,
-                &p,
-                m,
-                change,
-                &r.request_id,
-                &without,
-                r.validate_only,
-                "",
-                move |_, revision| DeleteLeaseResponse { revision },
-            )
+            .run_change(&req, &p, m, change, "", move |_, revision| {
+                DeleteLeaseResponse { revision }
+            })
             .await?;
         Ok(Response::new(out))
     }

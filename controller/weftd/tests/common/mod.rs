@@ -64,21 +64,7 @@ impl Harness {
 
     /// A channel authenticated as `p` (credentials issued on demand).
     pub async fn channel(&self, p: &Principal) -> Channel {
-        let creds = self.pki().ensure_client(p).unwrap();
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(std::fs::read(&creds.ca).unwrap()))
-            .identity(Identity::from_pem(
-                std::fs::read(&creds.cert).unwrap(),
-                std::fs::read(&creds.key).unwrap(),
-            ))
-            .domain_name("localhost");
-        Channel::from_shared(self.endpoint())
-            .unwrap()
-            .tls_config(tls)
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
+        connect(self.pki(), self.running.addr, p).await
     }
 
     /// A channel with no client certificate (server still verified).
@@ -127,6 +113,26 @@ impl Clients {
             fabric: FabricServiceClient::new(ch),
         }
     }
+}
+
+/// A channel to the controller at `addr` authenticated as `p`, with
+/// credentials from `pki` (issued on demand).
+pub async fn connect(pki: &Pki, addr: SocketAddr, p: &Principal) -> Channel {
+    let creds = pki.ensure_client(p).unwrap();
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(std::fs::read(&creds.ca).unwrap()))
+        .identity(Identity::from_pem(
+            std::fs::read(&creds.cert).unwrap(),
+            std::fs::read(&creds.key).unwrap(),
+        ))
+        .domain_name("localhost");
+    Channel::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
 }
 
 pub fn rid() -> String {
