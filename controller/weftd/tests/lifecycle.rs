@@ -13,6 +13,28 @@ async fn admin_onboards_operator_builds_and_agents_acknowledge() {
     let h = Harness::start(false, true).await;
     let mut admin = h.admin().await;
 
+    // Health: every Weft service reports SERVING.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(h.anonymous().await);
+    for svc in [
+        "weft.v1.OperatorService",
+        "weft.v1.NetworkService",
+        "weft.v1.FabricService",
+        "weft.v1.AgentService",
+    ] {
+        let r = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: svc.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            r.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{svc}"
+        );
+    }
+
     // Topology (admin and auditor read it).
     let topo = admin
         .fabric
