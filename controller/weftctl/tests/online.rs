@@ -89,6 +89,27 @@ async fn operator_walkthrough_against_a_running_controller() {
     );
     let created = ctl.ok(&["network", "create", "alpha/dev"]).await;
     assert!(created.contains("vni 1001"), "lowest free VNI: {created}");
+    // --plan shows per-switch deltas and the verdict, and changes nothing.
+    let plan = ctl
+        .ok(&[
+            "attach",
+            "alpha/dev",
+            "rack1-leaf/eth2",
+            "--tag",
+            "300",
+            "--plan",
+            "-o",
+            "json",
+        ])
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(v["isolated"], true, "{plan}");
+    assert!(v["entries_added"].as_u64().unwrap() > 0, "{plan}");
+    let before = ctl.ok(&["network", "get", "alpha/dev", "-o", "json"]).await;
+    assert!(
+        !before.contains("rack1-leaf/eth2"),
+        "a plan attaches nothing: {before}"
+    );
     ctl.ok(&["attach", "alpha/dev", "rack1-leaf/eth2", "--tag", "300"])
         .await;
     let status = ctl

@@ -113,6 +113,10 @@ pub struct OutputArgs {
 /// Flags of every mutation that changes the data plane.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct MutateArgs {
+    /// Show what the change would do — per-switch entry deltas and the
+    /// isolation verdict (FabricService.Plan) — without making it.
+    #[arg(long, conflicts_with = "validate_only")]
+    plan: bool,
     /// Check the change (the controller compiles and verifies it) without storing it.
     #[arg(long)]
     validate_only: bool,
@@ -248,6 +252,35 @@ fn finish(result: Result<Outcome, OnlineError>, out: &mut Out) -> anyhow::Result
 
 /// Prints what a mutation did, then waits for the switches to program it
 /// (unless told not to, or nothing was stored).
+/// `--plan`: the controller's plan for one change, instead of the change.
+async fn plan_change(
+    session: &mut Session,
+    out: &mut Out,
+    format: Format,
+    change: weft_proto::v1::planned_change::Change,
+) -> Result<Outcome, OnlineError> {
+    use weft_proto::v1::{PlanRequest, PlannedChange};
+    let request = session.request(PlanRequest {
+        changes: vec![PlannedChange {
+            change: Some(change),
+        }],
+    });
+    let response = session.fabric().await?.plan(request).await?.into_inner();
+    let plan = response.result.ok_or_else(|| operator::missing("a plan"))?;
+    let view = views::PlanView::from(&plan);
+    render::emit(out, format, &view, |v| {
+        let mut text = render::plan(v);
+        text.push_str("plan only: nothing was changed\n");
+        text
+    })?;
+    out.flush()?;
+    Ok(if view.isolated {
+        Outcome::Ok
+    } else {
+        Outcome::Violation
+    })
+}
+
 async fn after_mutation(
     session: &mut Session,
     out: &mut Out,

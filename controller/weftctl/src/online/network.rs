@@ -15,9 +15,10 @@ use super::render::{self, Format};
 use super::views::{
     AttachmentView, MutationView, NetworkDetailView, NetworkStatusView, NetworkView, ResourceView,
 };
-use super::{ConnArgs, MutateArgs, OutputArgs, after_mutation};
+use super::{ConnArgs, MutateArgs, OutputArgs, after_mutation, plan_change};
 use crate::exit::Outcome;
 use crate::out::Out;
+use weft_proto::v1::planned_change::Change as Planned;
 
 #[derive(Debug, Subcommand)]
 pub enum NetworkCommand {
@@ -110,19 +111,23 @@ pub async fn run(
             mutate,
         } => {
             let net = parse_network(network)?;
+            let request = CreateNetworkRequest {
+                parent: net.parent(),
+                network_id: net.network.clone(),
+                network: Some(Network {
+                    vni: vni.unwrap_or(0),
+                    fabric_vlan: fabric_vlan.unwrap_or(0),
+                    ..Network::default()
+                }),
+                request_id: request_id(),
+                validate_only: mutate.validate_only,
+            };
+            if mutate.plan {
+                return plan_change(session, out, format, Planned::CreateNetwork(request)).await;
+            }
             let mut client = session.networks().await?;
             let response = client
-                .create_network(session.request(CreateNetworkRequest {
-                    parent: net.parent(),
-                    network_id: net.network.clone(),
-                    network: Some(Network {
-                        vni: vni.unwrap_or(0),
-                        fabric_vlan: fabric_vlan.unwrap_or(0),
-                        ..Network::default()
-                    }),
-                    request_id: request_id(),
-                    validate_only: mutate.validate_only,
-                }))
+                .create_network(session.request(request))
                 .await?
                 .into_inner();
             let view = MutationView {
@@ -200,14 +205,18 @@ pub async fn run(
             mutate,
         } => {
             let name = parse_network(network)?.name();
+            let request = DeleteNetworkRequest {
+                name: name.clone(),
+                etag: etag.clone().unwrap_or_default(),
+                request_id: request_id(),
+                validate_only: mutate.validate_only,
+            };
+            if mutate.plan {
+                return plan_change(session, out, format, Planned::DeleteNetwork(request)).await;
+            }
             let mut client = session.networks().await?;
             let response = client
-                .delete_network(session.request(DeleteNetworkRequest {
-                    name: name.clone(),
-                    etag: etag.clone().unwrap_or_default(),
-                    request_id: request_id(),
-                    validate_only: mutate.validate_only,
-                }))
+                .delete_network(session.request(request))
                 .await?
                 .into_inner();
             let view = deleted(name, response.revision, *mutate);
@@ -235,7 +244,7 @@ pub async fn attach(args: &AttachArgs, out: &mut Out) -> Result<Outcome, OnlineE
         Some(vlan) => (AttachmentMode::Tagged, vlan),
         None => (AttachmentMode::Access, 0),
     };
-    let request = session.request(CreateAttachmentRequest {
+    let request = CreateAttachmentRequest {
         parent: net.name(),
         attachment: Some(Attachment {
             port: port.wire(),
@@ -245,7 +254,18 @@ pub async fn attach(args: &AttachArgs, out: &mut Out) -> Result<Outcome, OnlineE
         }),
         request_id: request_id(),
         validate_only: args.mutate.validate_only,
-    });
+    };
+    if args.mutate.plan {
+        let format = args.output.output;
+        return plan_change(
+            &mut session,
+            out,
+            format,
+            Planned::CreateAttachment(request),
+        )
+        .await;
+    }
+    let request = session.request(request);
     let response = session
         .networks()
         .await?
@@ -270,12 +290,23 @@ pub async fn detach(args: &DetachArgs, out: &mut Out) -> Result<Outcome, OnlineE
     let port = parse_port(&args.port)?;
     let name = attachment_name(&net, &port);
     let mut session = args.conn.session()?;
-    let request = session.request(DeleteAttachmentRequest {
+    let request = DeleteAttachmentRequest {
         name: name.clone(),
         etag: args.etag.clone().unwrap_or_default(),
         request_id: request_id(),
         validate_only: args.mutate.validate_only,
-    });
+    };
+    if args.mutate.plan {
+        let format = args.output.output;
+        return plan_change(
+            &mut session,
+            out,
+            format,
+            Planned::DeleteAttachment(request),
+        )
+        .await;
+    }
+    let request = session.request(request);
     let response = session
         .networks()
         .await?
