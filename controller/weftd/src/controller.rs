@@ -132,14 +132,13 @@ impl Controller {
         let epoch = store
             .begin_epoch()
             .context("starting a new controller epoch")?;
-        let chain = match &state.audit_head {
+        let mut chain = match &state.audit_head {
             None => AuditChain::genesis(),
             Some((_, bytes)) => {
                 let line = String::from_utf8_lossy(bytes);
                 AuditChain::resume(&AuditRecord::from_line(&line)?)?
             }
         };
-        repair_audit_file(&*store, &audit_file)?;
         // Store the topology if it changed, and seed the initial intent.
         let mut commit = Commit::new(state.revision);
         let mut dirty = state.meta.get(META_TOPOLOGY).map(Vec::as_slice) != Some(yaml.as_bytes());
@@ -171,11 +170,26 @@ impl Controller {
             if !core.isolated() {
                 bail!("the intent file does not verify as isolated; refusing to load it");
             }
+            // Loading intent is a mutation like any other: audit it.
+            let record = chain.append(AuditEntry {
+                time: now(),
+                principal: "weftd --intent".to_owned(),
+                method: "seed".to_owned(),
+                resource: String::new(),
+                outcome: Outcome::Ok.as_str().to_owned(),
+                code: "OK".to_owned(),
+                request_id: String::new(),
+                revision: rev,
+            });
+            commit
+                .audit
+                .push((record.seq, record.to_line().into_bytes()));
             dirty = true;
         }
         if dirty {
             core.revision = store.commit(commit).context("storing the topology")?;
         }
+        repair_audit_file(&*store, &audit_file)?;
         let sessions = Sessions::default();
         sessions.reset(&core.topology.programmed_switches(), core.revision);
         let metrics = Metrics::new();
