@@ -106,3 +106,37 @@ async fn grpcurl_lists_services_and_calls_as_an_operator() {
     );
     h.stop().await;
 }
+
+/// grpcurl 1.8.6 only speaks v1alpha; newer clients use v1. Both list
+/// Weft's services.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_v1_lists_the_services_too() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let h = Harness::start(false, false).await;
+    let mut client = ServerReflectionClient::new(h.anonymous().await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = client
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = stream.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+        panic!("{reply:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for svc in [
+        "weft.v1.NetworkService",
+        "weft.v1.OperatorService",
+        "weft.v1.FabricService",
+    ] {
+        assert!(names.iter().any(|n| n == svc), "{svc} not in {names:?}");
+    }
+    h.stop().await;
+}
