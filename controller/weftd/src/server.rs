@@ -120,6 +120,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .client_auth_optional(true);
     let api = Api {
         c: Arc::clone(&controller),
+        pki: Some(Arc::new(pki.clone())),
     };
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<OperatorServiceServer<Api>>().await;

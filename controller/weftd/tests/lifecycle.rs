@@ -62,6 +62,10 @@ async fn admin_onboards_operator_builds_and_agents_acknowledge() {
         .into_inner();
     let op = created.operator.unwrap();
     assert_eq!(op.name, "operators/delta");
+    assert!(
+        h.dir.path().join("pki/operator/delta.pem").exists(),
+        "a new operator gets credentials from the local CA"
+    );
     assert!(created.revision > 0);
     let lease = admin
         .ops

@@ -22,6 +22,9 @@ use crate::controller::{Call, Controller, digest};
 #[derive(Debug, Clone)]
 pub struct Api {
     pub c: Arc<Controller>,
+    /// The local CA, when `weftd` runs one: a new operator gets its
+    /// credentials in `DATA_DIR/pki/operator/` as soon as it is created.
+    pub pki: Option<Arc<weft_pki::Pki>>,
 }
 
 pub const DEFAULT_PAGE_SIZE: usize = 100;

@@ -65,6 +65,29 @@ impl Api {
     }
 }
 
+impl Api {
+    /// Credentials for a new operator from the local CA, if there is one.
+    /// Failing to write them does not undo the operator: the admin can
+    /// issue them later (`weftd` issues missing ones at every start).
+    async fn issue_operator_credentials(&self, name: &weft_model::Name) {
+        let Some(pki) = self.pki.clone() else { return };
+        let Ok(p) = Principal::new(weft_pki::Role::Operator, name.as_str()) else {
+            return;
+        };
+        match tokio::task::spawn_blocking(move || pki.ensure_client(&p)).await {
+            Ok(Ok(creds)) => {
+                tracing::info!(operator = %name, cert = %creds.cert.display(), "issued operator credentials")
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(operator = %name, error = %e, "could not issue operator credentials")
+            }
+            Err(e) => {
+                tracing::warn!(operator = %name, error = %e, "could not issue operator credentials")
+            }
+        }
+    }
+}
+
 fn rev(core: &Core, name: &str) -> u64 {
     core.revs.get(name).copied().unwrap_or(core.revision)
 }
@@ -88,6 +111,7 @@ impl OperatorService for Api {
         let r = req.get_ref();
         let change = changes::create_operator(r)?;
         let name = change.operator.clone();
+        let created = name.clone();
         let out = self
             .run_change(&req, &p, m, change, "operator", move |core, revision| {
                 CreateOperatorResponse {
@@ -96,6 +120,9 @@ impl OperatorService for Api {
                 }
             })
             .await?;
+        if out.revision > 0 {
+            self.issue_operator_credentials(&created).await;
+        }
         Ok(Response::new(out))
     }
 
