@@ -89,6 +89,20 @@ fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
+/// At most 256 bytes of `s` (on a character boundary), marked when cut:
+/// what a denied caller sent must not be able to grow the audit log.
+fn bounded(s: &str) -> String {
+    const MAX: usize = 256;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 pub fn digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(bytes))
@@ -225,6 +239,15 @@ impl Controller {
         }
     }
 
+    /// The current topology and its digest.
+    pub async fn topology(&self) -> (Arc<Topology>, String) {
+        let core = self.core.lock().await;
+        (
+            Arc::clone(&core.topology.topo),
+            core.topology.digest.clone(),
+        )
+    }
+
     pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<EventBatch>> {
         self.events.subscribe()
     }
@@ -256,9 +279,9 @@ impl Controller {
         let mut next = chain.clone();
         let record = next.append(AuditEntry {
             time: now(),
-            principal: principal.to_owned(),
-            method: method.to_owned(),
-            resource: resource.to_owned(),
+            principal: bounded(principal),
+            method: bounded(method),
+            resource: bounded(resource),
             outcome: Outcome::Denied.as_str().to_owned(),
             code: code_name(code).to_owned(),
             request_id: String::new(),
@@ -451,15 +474,16 @@ impl Controller {
         let topo = weft_config::parse_topology("request.yaml", yaml)
             .map_err(|d| crate::errors::bad_field("yaml", format!("{d:?}")))?;
         let mut core = self.core.lock().await;
-        if !etag.is_empty() && etag != core.topology.digest {
-            return Err(crate::errors::stale_etag("topology"));
-        }
+        // A retry of an applied change gets its answer, whatever changed since.
         let request_key = (!call.request_id.is_empty())
             .then(|| format!("{}\n{}", call.principal.uri(), call.request_id));
         if let Some(key) = &request_key
             && let Some(answer) = self.replay::<pb::ApplyTopologyResponse>(key, &call)?
         {
             return Ok((answer.plan.unwrap_or_default(), answer.revision));
+        }
+        if !etag.is_empty() && etag != core.topology.digest {
+            return Err(crate::errors::stale_etag("topology"));
         }
         let spec = core.intent.to_spec(core.topo());
         let intent = Intent::from_spec(&topo, &spec).map_err(|v| {
@@ -482,8 +506,16 @@ impl Controller {
             let details: Vec<String> = plan.findings.iter().map(|f| f.detail.clone()).collect();
             return Err(crate::errors::isolation_broken(&details));
         }
+        if let Some(status) = entry_quota_excess(&new) {
+            return Err(status);
+        }
         if call.validate_only {
             return Ok((plan, 0));
+        }
+        if call.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Status::deadline_exceeded(
+                "deadline expired before the topology was stored; nothing was changed",
+            ));
         }
         let rev = core.revision + 1;
         let mut commit = Commit::new(core.revision);
@@ -512,6 +544,9 @@ impl Controller {
         self.sessions
             .resnapshot_all(|name, generation| self.snapshot(&core, name, generation));
         self.sessions.set_revision(rev);
+        self.metrics
+            .revision
+            .set(i64::try_from(rev).unwrap_or(i64::MAX));
         Ok((plan, rev))
     }
 
@@ -573,6 +608,30 @@ impl Controller {
             })),
         }
     }
+}
+
+/// The first operator over its entries-per-switch quota on a whole
+/// compiled fabric (a new topology can add VTEPs, so flood entries).
+fn entry_quota_excess(core: &Core) -> Option<Status> {
+    let topo = core.topo();
+    for op in core.intent.operators.values() {
+        let Some(lease) = &op.lease else { continue };
+        for switch in topo.switch_ids() {
+            let entries = core.compiler.operator_entries_on_switch(topo, switch, op);
+            if entries > u64::from(lease.quotas.entries_per_switch) {
+                return Some(crate::errors::entry_quota(
+                    &weft_pipeline::EntryQuotaExceeded {
+                        operator: op.name.clone(),
+                        switch,
+                        switch_name: topo.switch(switch).name.to_string(),
+                        entries,
+                        limit: lease.quotas.entries_per_switch,
+                    },
+                ));
+            }
+        }
+    }
+    None
 }
 
 fn apply_revs(revs: &mut BTreeMap<String, u64>, writes: &[records::Write], rev: u64) {

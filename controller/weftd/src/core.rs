@@ -74,7 +74,8 @@ pub struct Pending {
 /// Why a change was refused.
 #[derive(Debug)]
 pub enum Refusal {
-    Change(ChangeError),
+    /// The change at this index (of those applied together) was refused.
+    Change(usize, ChangeError),
     EntryQuota(weft_pipeline::EntryQuotaExceeded),
     /// The verifier's findings, rendered.
     Isolation(Vec<weft_verifier::Finding>),
@@ -114,12 +115,12 @@ impl Core {
         let topo = Arc::clone(&self.topology.topo);
         let before = self.intent.clone();
         let mut effects = Vec::new();
-        for change in changes {
+        for (i, change) in changes.into_iter().enumerate() {
             match self.intent.apply(&topo, change) {
                 Ok(mut e) => effects.append(&mut e),
                 Err(e) => {
                     self.intent = before;
-                    return Err(Refusal::Change(e));
+                    return Err(Refusal::Change(i, e));
                 }
             }
         }
@@ -186,7 +187,7 @@ impl Core {
 /// A refusal as a status; `redact` hides findings' details (operators).
 pub fn refusal_status(r: &Refusal, field_prefix: &str, redact: bool) -> tonic::Status {
     match r {
-        Refusal::Change(e) => errors::change_error(e, field_prefix),
+        Refusal::Change(_, e) => errors::change_error(e, field_prefix),
         Refusal::EntryQuota(q) => errors::entry_quota(q),
         Refusal::Isolation(findings) => {
             let details: Vec<String> = findings

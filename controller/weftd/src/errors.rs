@@ -136,7 +136,41 @@ fn violation_field(v: &Violation, prefix: &str) -> String {
         .strip_prefix("lease")
         .map(|r| r.trim_start_matches('.'))
         .unwrap_or(rest);
-    join(prefix, rest).trim_end_matches('.').to_owned()
+    wire_lease_field(join(prefix, rest).trim_end_matches('.'))
+}
+
+/// Model field paths of a lease (`lease.vni`, `lease.vlan`) as the wire
+/// message names them (`lease.vni_range`, `lease.vlan_range`).
+pub fn wire_lease_field(path: &str) -> String {
+    for (model, wire) in [
+        ("lease.vni", "lease.vni_range"),
+        ("lease.vlan", "lease.vlan_range"),
+    ] {
+        if let Some(rest) = path.strip_prefix(model)
+            && (rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+        {
+            return format!("{wire}{rest}");
+        }
+    }
+    path.to_owned()
+}
+
+/// `status` with every `BadRequest` field path under `prefix` (e.g. the
+/// `changes[2].create_network` of a `Plan` request).
+pub fn with_field_prefix(status: Status, prefix: &str) -> Status {
+    let Some(bad) = status.get_details_bad_request() else {
+        return status;
+    };
+    let violations: Vec<FieldViolation> = bad
+        .field_violations
+        .iter()
+        .map(|v| FieldViolation::new(join(prefix, &v.field), v.description.clone()))
+        .collect();
+    Status::with_error_details(
+        status.code(),
+        status.message().to_owned(),
+        ErrorDetails::with_bad_request(violations),
+    )
 }
 
 /// RESOURCE_EXHAUSTED for an operator over its entries-per-switch quota.
@@ -183,4 +217,31 @@ pub fn stale_etag(name: &str) -> Status {
 /// INTERNAL for a store failure: the change was not made.
 pub fn store_failed(e: &dyn std::fmt::Display) -> Status {
     Status::internal(format!("store write failed, nothing was changed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_fields_use_the_wire_names() {
+        assert_eq!(wire_lease_field("lease.vni"), "lease.vni_range");
+        assert_eq!(wire_lease_field("lease.vlan"), "lease.vlan_range");
+        assert_eq!(wire_lease_field("lease.ports[1]"), "lease.ports[1]");
+        assert_eq!(wire_lease_field("lease.vni_range"), "lease.vni_range");
+    }
+
+    #[test]
+    fn plan_errors_point_into_the_change() {
+        let s = with_field_prefix(
+            bad_field("network.vni", "too big"),
+            "changes[2].create_network",
+        );
+        let bad = s.get_details_bad_request().unwrap();
+        assert_eq!(
+            bad.field_violations[0].field,
+            "changes[2].create_network.network.vni"
+        );
+        assert_eq!(s.code(), Code::InvalidArgument);
+    }
 }

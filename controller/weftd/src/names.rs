@@ -14,6 +14,9 @@ use std::fmt;
 
 use weft_model::{Label, Name};
 
+/// The longest resource name accepted anywhere.
+pub const MAX_NAME_BYTES: usize = 512;
+
 /// A parsed resource name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ResourceName {
@@ -83,8 +86,11 @@ impl ResourceName {
         if raw.is_empty() {
             return Err(NameError::new(field, "required"));
         }
-        if raw.len() > 512 {
-            return Err(NameError::new(field, "longer than 512 bytes"));
+        if raw.len() > MAX_NAME_BYTES {
+            return Err(NameError::new(
+                field,
+                format!("longer than {MAX_NAME_BYTES} bytes"),
+            ));
         }
         let parts: Vec<&str> = raw.split('/').collect();
         let wrong = || {

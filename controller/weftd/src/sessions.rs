@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use tonic::Status;
@@ -41,7 +42,12 @@ struct Slot {
     counters: BTreeMap<u32, (u64, u64)>,
     /// The last read-back: (generation, rules as canonical JSON).
     observed: Option<(u64, Vec<u8>)>,
+    /// When the current session was last sent a snapshot.
+    last_snapshot: Option<Instant>,
 }
+
+/// The least time between two snapshots to one session.
+pub const RESYNC_INTERVAL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -150,12 +156,15 @@ impl Sessions {
     }
 
     /// Registers a new session for `switch` (replacing an older one) and
-    /// sends it `snapshot(desired_generation)`. Returns the session id, or
-    /// `None` for a switch that has no agent.
+    /// sends it `snapshot(desired_generation)`. `installed` is the
+    /// generation the agent says its data plane holds: an agent that lost
+    /// its state counts as unprogrammed until it acknowledges the snapshot.
+    /// Returns the session id, or `None` for a switch that has no agent.
     pub fn connect(
         &self,
         switch: &str,
         backend: &str,
+        installed: u64,
         tx: SessionTx,
         snapshot: impl FnOnce(u64) -> SessionResponse,
     ) -> Option<u64> {
@@ -164,27 +173,54 @@ impl Sessions {
         let id = inner.next_id;
         let slot = inner.slots.get_mut(switch)?;
         slot.backend = backend.to_owned();
-        let _ = tx.try_send(Ok(snapshot(slot.desired)));
-        slot.conn = Some(Conn { id, tx });
+        slot.acked = slot.acked.min(installed);
+        if slot.acked < slot.desired {
+            slot.pending.insert(slot.desired);
+        }
+        slot.last_snapshot = Some(Instant::now());
+        if tx.try_send(Ok(snapshot(slot.desired))).is_ok() {
+            slot.conn = Some(Conn { id, tx });
+        }
+        self.publish(&inner);
         Some(id)
     }
 
-    /// Sends a fresh snapshot to session `id` (after a resync nack).
+    /// Sends a fresh snapshot to session `id` (after a resync nack). An
+    /// agent asking again within [`RESYNC_INTERVAL`] of the last snapshot
+    /// is closed instead: snapshots are built under the state lock, and a
+    /// reconnect costs the agent a handshake.
     pub fn resync(&self, switch: &str, id: u64, snapshot: impl FnOnce(u64) -> SessionResponse) {
-        let inner = self.lock();
-        if let Some(slot) = inner.slots.get(switch)
-            && let Some(conn) = slot.conn.as_ref().filter(|c| c.id == id)
-        {
-            let _ = conn.tx.try_send(Ok(snapshot(slot.desired)));
+        let mut inner = self.lock();
+        let Some(slot) = inner.current(switch, id) else {
+            return;
+        };
+        let too_soon = slot
+            .last_snapshot
+            .is_some_and(|t| t.elapsed() < RESYNC_INTERVAL);
+        let sent = !too_soon
+            && slot
+                .conn
+                .as_ref()
+                .is_some_and(|c| c.tx.try_send(Ok(snapshot(slot.desired))).is_ok());
+        if sent {
+            slot.last_snapshot = Some(Instant::now());
+        } else {
+            tracing::warn!(%switch, "closing an agent session that cannot take a snapshot now (it will reconnect)");
+            slot.conn = None;
         }
     }
 
-    /// Sends every open session a fresh snapshot (after a topology change).
+    /// Sends every open session a fresh snapshot (after a topology change);
+    /// a session that cannot take it is closed (the agent reconnects and
+    /// gets one).
     pub fn resnapshot_all(&self, build: impl Fn(&str, u64) -> SessionResponse) {
-        let inner = self.lock();
-        for (name, slot) in &inner.slots {
-            if let Some(conn) = &slot.conn {
-                let _ = conn.tx.try_send(Ok(build(name, slot.desired)));
+        let mut inner = self.lock();
+        for (name, slot) in inner.slots.iter_mut() {
+            let Some(conn) = &slot.conn else { continue };
+            if conn.tx.try_send(Ok(build(name, slot.desired))).is_ok() {
+                slot.last_snapshot = Some(Instant::now());
+            } else {
+                slot.conn = None;
             }
         }
     }
@@ -203,6 +239,8 @@ impl Sessions {
     pub fn ack(&self, switch: &str, id: u64, generation: u64) {
         let mut inner = self.lock();
         if let Some(slot) = inner.current(switch, id) {
+            // An agent cannot have installed more than it was sent.
+            let generation = generation.min(slot.desired);
             slot.acked = slot.acked.max(generation);
             slot.pending.retain(|&g| g > generation);
             slot.last_error.clear();
@@ -301,7 +339,7 @@ mod tests {
         assert_eq!(s.programmed_revision(), 0);
         let (tx, _rx) = mpsc::channel(8);
         let id = s
-            .connect("a", "memory", tx, |_| SessionResponse::default())
+            .connect("a", "memory", 0, tx, |_| SessionResponse::default())
             .unwrap();
         s.advance("a", 5, |_| SessionResponse::default());
         s.set_revision(5);
@@ -315,7 +353,7 @@ mod tests {
         assert_eq!(s.programmed_revision(), 5);
         let (tx, _rx2) = mpsc::channel(8);
         let idb = s
-            .connect("b", "memory", tx, |g| {
+            .connect("b", "memory", 0, tx, |g| {
                 assert_eq!(g, 6);
                 SessionResponse::default()
             })
@@ -333,10 +371,58 @@ mod tests {
         let s = Sessions::default();
         s.reset(&["a".into()], 0);
         let (tx, _rx) = mpsc::channel(1);
-        s.connect("a", "memory", tx, |_| SessionResponse::default())
+        s.connect("a", "memory", 0, tx, |_| SessionResponse::default())
             .unwrap();
         s.advance("a", 1, |_| SessionResponse::default());
         assert_eq!(s.connected_count(), 0);
         assert!(!s.status(None)[0].connected);
+    }
+
+    #[test]
+    fn an_agent_that_lost_its_state_is_unprogrammed_until_it_acks() {
+        let s = Sessions::default();
+        s.reset(&["a".into()], 3);
+        let (tx, _rx) = mpsc::channel(8);
+        let id = s
+            .connect("a", "memory", 0, tx, |_| SessionResponse::default())
+            .unwrap();
+        s.ack("a", id, 3);
+        assert_eq!(s.programmed_revision(), 3);
+        // The agent restarts with an empty data plane.
+        let (tx, _rx2) = mpsc::channel(8);
+        let id2 = s
+            .connect("a", "memory", 0, tx, |_| SessionResponse::default())
+            .unwrap();
+        assert_eq!(
+            s.programmed_revision(),
+            2,
+            "pending again until the snapshot is acked"
+        );
+        // An ack beyond what was sent counts as what was sent.
+        s.ack("a", id2, u64::MAX);
+        assert_eq!(s.status(None)[0].acked_generation, 3);
+        assert_eq!(s.programmed_revision(), 3);
+        // Reconnecting with its state intact changes nothing.
+        let (tx, _rx3) = mpsc::channel(8);
+        s.connect("a", "memory", 3, tx, |_| SessionResponse::default())
+            .unwrap();
+        assert_eq!(s.programmed_revision(), 3);
+    }
+
+    #[test]
+    fn resync_storms_close_the_session() {
+        let s = Sessions::default();
+        s.reset(&["a".into()], 1);
+        let (tx, mut rx) = mpsc::channel(8);
+        let id = s
+            .connect("a", "memory", 0, tx, |_| SessionResponse::default())
+            .unwrap();
+        assert!(rx.try_recv().is_ok(), "the snapshot");
+        s.resync("a", id, |_| SessionResponse::default());
+        assert_eq!(
+            s.connected_count(),
+            0,
+            "a resync right after a snapshot closes the session"
+        );
     }
 }

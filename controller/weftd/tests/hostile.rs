@@ -610,3 +610,125 @@ async fn idle_watches_and_idle_connections_do_not_starve_others() {
     get_prod(&mut alpha).await.unwrap();
     h.stop().await;
 }
+
+/// A denied caller cannot grow the audit log with huge names: names are
+/// bounded before authorization, and denial records are bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_names_do_not_grow_the_audit_log() {
+    let h = Harness::start(true, false).await;
+    let log = h.dir.path().join("audit.log");
+    let before = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    let mut alpha = h.operator("alpha").await;
+    let huge = format!("operators/beta/networks/{}", "x".repeat(1_000_000));
+    for _ in 0..3 {
+        let err = alpha
+            .nets
+            .get_network(GetNetworkRequest { name: huge.clone() })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(bad_fields(&err), vec!["name"]);
+    }
+    // A denial with a name just under the limit is recorded, bounded.
+    let long = format!("operators/beta/networks/{}", "y".repeat(400));
+    let err = alpha
+        .nets
+        .get_network(GetNetworkRequest { name: long })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let after = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        after - before < 2_000,
+        "the audit log grew by {} bytes",
+        after - before
+    );
+    h.stop().await;
+}
+
+/// Field paths of refused changes are the request's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_paths_of_lease_and_plan_errors_name_request_fields() {
+    let h = Harness::start(true, false).await;
+    let mut admin = h.admin().await;
+    // Alpha's new range overlaps beta's: found when the change applies.
+    let err = admin
+        .ops
+        .set_lease(SetLeaseRequest {
+            lease: Some(Lease {
+                name: "operators/alpha/lease".into(),
+                ports: vec![
+                    "rack1-leaf/eth1".into(),
+                    "rack1-leaf/eth2".into(),
+                    "rack2-leaf/eth1".into(),
+                ],
+                vni_range: "1000-2500".into(),
+                ..Default::default()
+            }),
+            request_id: rid(),
+            validate_only: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(
+        bad_fields(&err)
+            .iter()
+            .all(|f| f.starts_with("lease.vni_range")),
+        "{:?}",
+        bad_fields(&err)
+    );
+    // A bad change inside a plan is located by its index.
+    let mut alpha = h.operator("alpha").await;
+    let ok = PlannedChange {
+        change: Some(planned_change::Change::CreateNetwork(create(
+            "alpha", "fine",
+        ))),
+    };
+    let bad = PlannedChange {
+        change: Some(planned_change::Change::CreateNetwork(
+            CreateNetworkRequest {
+                network: Some(Network {
+                    vni: 99_999_999,
+                    ..Default::default()
+                }),
+                ..create("alpha", "bad")
+            },
+        )),
+    };
+    let err = alpha
+        .fabric
+        .plan(PlanRequest {
+            changes: vec![ok.clone(), bad],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad_fields(&err),
+        vec!["changes[1].create_network.network.vni"]
+    );
+    // …also when it is refused only when applied (outside alpha's lease).
+    let outside = PlannedChange {
+        change: Some(planned_change::Change::CreateNetwork(
+            CreateNetworkRequest {
+                network: Some(Network {
+                    vni: 2500,
+                    ..Default::default()
+                }),
+                ..create("alpha", "outside")
+            },
+        )),
+    };
+    let err = alpha
+        .fabric
+        .plan(PlanRequest {
+            changes: vec![ok, outside],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad_fields(&err),
+        vec!["changes[1].create_network.network.vni"]
+    );
+    h.stop().await;
+}

@@ -237,17 +237,27 @@ async fn the_admin_replaces_the_topology_and_agents_follow() {
         renamed, old.yaml,
         "the test needs the fabric name in the file"
     );
+    let apply = ApplyTopologyRequest {
+        yaml: renamed,
+        etag: old.digest.clone(),
+        request_id: rid(),
+        ..Default::default()
+    };
     let applied = admin
         .fabric
-        .apply_topology(ApplyTopologyRequest {
-            yaml: renamed,
-            etag: old.digest.clone(),
-            request_id: rid(),
-            ..Default::default()
-        })
+        .apply_topology(apply.clone())
         .await
         .unwrap()
         .into_inner();
+    // A retry of the applied request gets the same answer (its etag is stale
+    // by now, but the request was already applied).
+    let retried = admin
+        .fabric
+        .apply_topology(apply)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried, applied);
     let plan = applied.plan.unwrap();
     assert!(plan.isolated);
     assert_eq!(

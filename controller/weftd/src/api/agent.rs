@@ -83,9 +83,13 @@ impl AgentService for Api {
             let core = self.c.core.lock().await;
             self.c
                 .sessions
-                .connect(&switch, &hello.backend, tx, |g| {
-                    self.c.snapshot(&core, &switch, g)
-                })
+                .connect(
+                    &switch,
+                    &hello.backend,
+                    hello.installed_generation,
+                    tx,
+                    |g| self.c.snapshot(&core, &switch, g),
+                )
                 .ok_or_else(|| {
                     Status::failed_precondition(format!(
                         "switch {switch} runs no agent in this topology"

@@ -23,6 +23,9 @@ pub struct Change {
     pub etag: Option<(String, String)>,
     /// Admin-only kinds (operator records and leases) vs. slice kinds.
     pub tenant_level: bool,
+    /// The digest of the topology ports were resolved against, for changes
+    /// that name ports: applied only if the topology is still that one.
+    pub topology_digest: Option<String>,
 }
 
 fn name_id(field: &str, raw: &str) -> Result<Name, Status> {
@@ -56,6 +59,7 @@ pub fn create_operator(r: &pb::CreateOperatorRequest) -> Result<Change, Status> 
         },
         etag: None,
         tenant_level: true,
+        topology_digest: None,
     })
 }
 
@@ -78,6 +82,7 @@ pub fn update_operator(r: &pb::UpdateOperatorRequest) -> Result<Change, Status> 
         },
         etag: etag(&op.name, &op.etag),
         tenant_level: true,
+        topology_digest: None,
     })
 }
 
@@ -92,6 +97,7 @@ pub fn delete_operator(r: &pb::DeleteOperatorRequest) -> Result<Change, Status> 
         change: IntentChange::RemoveOperator { name },
         etag: etag(&r.name, &r.etag),
         tenant_level: true,
+        topology_digest: None,
     })
 }
 
@@ -135,11 +141,9 @@ pub fn set_lease(topo: &Topology, r: &pb::SetLeaseRequest) -> Result<Change, Sta
                 .iter()
                 .map(|v| {
                     let path = v.path.to_string();
-                    let field = path
-                        .strip_prefix("operators[0].")
-                        .unwrap_or(&path)
-                        .replace("lease.vni", "lease.vni_range")
-                        .replace("lease.vlan", "lease.vlan_range");
+                    let field = crate::errors::wire_lease_field(
+                        path.strip_prefix("operators[0].").unwrap_or(&path),
+                    );
                     (field, v.to_string())
                 })
                 .collect(),
@@ -160,6 +164,7 @@ pub fn set_lease(topo: &Topology, r: &pb::SetLeaseRequest) -> Result<Change, Sta
         },
         etag: etag(&lease.name, &lease.etag),
         tenant_level: true,
+        topology_digest: None,
     })
 }
 
@@ -173,6 +178,7 @@ pub fn delete_lease(r: &pb::DeleteLeaseRequest) -> Result<Change, Status> {
         change: IntentChange::RemoveLease { operator: op },
         etag: etag(&r.name, &r.etag),
         tenant_level: true,
+        topology_digest: None,
     })
 }
 
@@ -205,6 +211,7 @@ pub fn create_network(r: &pb::CreateNetworkRequest) -> Result<Change, Status> {
         },
         etag: None,
         tenant_level: false,
+        topology_digest: None,
     })
 }
 
@@ -222,6 +229,7 @@ pub fn delete_network(r: &pb::DeleteNetworkRequest) -> Result<Change, Status> {
         },
         etag: etag(&r.name, &r.etag),
         tenant_level: false,
+        topology_digest: None,
     })
 }
 
@@ -280,6 +288,7 @@ pub fn create_attachment(
         },
         etag: None,
         tenant_level: false,
+        topology_digest: None,
     })
 }
 
@@ -321,12 +330,21 @@ pub fn delete_attachment(
         },
         etag: etag(&r.name, &r.etag),
         tenant_level: false,
+        topology_digest: None,
     })
 }
 
 /// The operator a resource name belongs to, for authorizing before any
 /// lookup (so a foreign name is denied whether or not it exists).
 pub fn owner(field: &str, raw: &str) -> Result<Name, Status> {
+    // Checked before authorization (and so before a denial is logged): a
+    // hostile name must not be able to grow the audit log.
+    if raw.len() > crate::names::MAX_NAME_BYTES {
+        return Err(bad_field(
+            field,
+            format!("longer than {} bytes", crate::names::MAX_NAME_BYTES),
+        ));
+    }
     let first = raw
         .strip_prefix("operators/")
         .and_then(|r| r.split('/').next())

@@ -15,6 +15,7 @@ use super::changes::{self, Change};
 use super::{Api, deadline};
 use crate::auth::{Access, Scope};
 use crate::core::{Core, Refusal, refusal_status};
+use crate::errors::with_field_prefix;
 
 macro_rules! method {
     ($name:literal) => {
@@ -41,6 +42,22 @@ fn to_change(core: &Core, c: &PlannedChange) -> Result<Change, Status> {
         Pc::CreateAttachment(r) => changes::create_attachment(topo, r),
         Pc::DeleteAttachment(r) => changes::delete_attachment(topo, r),
     }
+}
+
+/// `changes[i].<kind>`: where change `i` sits in a Plan request.
+fn change_path(r: &PlanRequest, i: usize) -> String {
+    let kind = match r.changes.get(i).and_then(|c| c.change.as_ref()) {
+        Some(Pc::CreateOperator(_)) => "create_operator",
+        Some(Pc::DeleteOperator(_)) => "delete_operator",
+        Some(Pc::SetLease(_)) => "set_lease",
+        Some(Pc::DeleteLease(_)) => "delete_lease",
+        Some(Pc::CreateNetwork(_)) => "create_network",
+        Some(Pc::DeleteNetwork(_)) => "delete_network",
+        Some(Pc::CreateAttachment(_)) => "create_attachment",
+        Some(Pc::DeleteAttachment(_)) => "delete_attachment",
+        None => return format!("changes[{i}]"),
+    };
+    format!("changes[{i}].{kind}")
 }
 
 fn findings(found: &[weft_verifier::Finding], redact: bool) -> Vec<Finding> {
@@ -147,7 +164,8 @@ impl FabricService for Api {
         let typed = r
             .changes
             .iter()
-            .map(|c| to_change(&core, c))
+            .enumerate()
+            .map(|(i, c)| to_change(&core, c).map_err(|e| with_field_prefix(e, &change_path(r, i))))
             .collect::<Result<Vec<_>, _>>()?;
         let base_revision = core.revision;
         let result = match core.apply(typed.into_iter().map(|c| c.change).collect()) {
@@ -175,6 +193,19 @@ impl FabricService for Api {
                 findings: findings(&found, redact),
                 ..Default::default()
             },
+            Err(other @ Refusal::Change(i, _)) => {
+                // The same field paths as the change's own RPC, under the
+                // change's place in the plan.
+                let resource = match r.changes.get(i).and_then(|c| c.change.as_ref()) {
+                    Some(Pc::CreateNetwork(_)) => "network",
+                    Some(Pc::CreateAttachment(_)) => "attachment",
+                    Some(Pc::SetLease(_)) => "lease",
+                    Some(Pc::CreateOperator(_)) => "operator",
+                    _ => "",
+                };
+                let status = refusal_status(&other, resource, redact);
+                return Err(with_field_prefix(status, &change_path(r, i)));
+            }
             Err(other) => return Err(refusal_status(&other, "", redact)),
         };
         Ok(Response::new(PlanResponse {
@@ -206,6 +237,7 @@ impl FabricService for Api {
         }
         let core = self.c.core.lock().await;
         let mut switches = self.c.sessions.status(None);
+        super::redact_agent_errors(&p, &mut switches);
         switches.sort_by(|a, b| a.switch.cmp(&b.switch));
         Ok(Response::new(GetFabricStatusResponse {
             revision: core.revision,

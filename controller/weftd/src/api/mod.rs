@@ -57,6 +57,16 @@ impl Api {
     }
 }
 
+/// Agents' error texts are for the facility: they may name any tenant's
+/// VNIs or ports. Operators see only that there was one.
+pub fn redact_agent_errors(p: &Principal, switches: &mut [weft_proto::v1::SwitchProgramming]) {
+    if matches!(p, Principal::Operator { .. }) {
+        for s in switches.iter_mut().filter(|s| !s.last_error.is_empty()) {
+            s.last_error = "the agent reported an error (details withheld)".to_owned();
+        }
+    }
+}
+
 /// The call's deadline from its `grpc-timeout` header.
 pub fn deadline<T>(req: &Request<T>) -> Option<Instant> {
     let raw = req.metadata().get("grpc-timeout")?.to_str().ok()?;

@@ -205,8 +205,9 @@ impl NetworkService for Api {
         let owner = changes::owner("parent", &r.parent)?;
         self.check(&p, Access::Write, Scope::Slice(&owner), m, "")
             .await?;
-        let topo = self.c.core.lock().await.topology.topo.clone();
-        let change = changes::create_attachment(&topo, r)?;
+        let (topo, digest) = self.c.topology().await;
+        let mut change = changes::create_attachment(&topo, r)?;
+        change.topology_digest = Some(digest);
         let (op, net, port, mode) = match &change.change {
             weft_model::IntentChange::Attach {
                 operator,
@@ -300,8 +301,9 @@ impl NetworkService for Api {
         let owner = changes::owner("name", &r.name)?;
         self.check(&p, Access::Write, Scope::Slice(&owner), m, "")
             .await?;
-        let topo = self.c.core.lock().await.topology.topo.clone();
-        let change = changes::delete_attachment(&topo, r)?;
+        let (topo, digest) = self.c.topology().await;
+        let mut change = changes::delete_attachment(&topo, r)?;
+        change.topology_digest = Some(digest);
         let out = self
             .run_change(&req, &p, m, change, "", move |_, revision| {
                 DeleteAttachmentResponse { revision }
@@ -338,7 +340,8 @@ impl NetworkService for Api {
             .map(|s| core.topo().switch(s).name.to_string())
             .collect();
         drop(core);
-        let switches = self.c.sessions.status(Some(&carriers));
+        let mut switches = self.c.sessions.status(Some(&carriers));
+        super::redact_agent_errors(&p, &mut switches);
         let programmed = switches
             .iter()
             .all(|s| s.acked_generation >= s.desired_generation);

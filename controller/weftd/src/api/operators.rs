@@ -39,6 +39,7 @@ impl Api {
             .await?;
         let c = call(req, p, method, change.resource.clone())?;
         let etag = change.etag.clone();
+        let topology_digest = change.topology_digest.clone();
         let creating_operator = matches!(method, m if m.ends_with("/CreateOperator"));
         let updating_operator = matches!(method, m if m.ends_with("/UpdateOperator"));
         let resource = change.resource.clone();
@@ -47,6 +48,14 @@ impl Api {
                 c,
                 field_prefix,
                 move |core| {
+                    if topology_digest
+                        .as_ref()
+                        .is_some_and(|d| *d != core.topology.digest)
+                    {
+                        return Err(Status::aborted(
+                            "the topology changed while the request was prepared: retry",
+                        ));
+                    }
                     if let Some((name, tag)) = &etag {
                         check_etag(name, tag, core.revs.get(name).copied())?;
                     }
@@ -246,8 +255,9 @@ impl OperatorService for Api {
         )?;
         self.check(&p, Access::Write, Scope::Tenant(&owner), m, "")
             .await?;
-        let topo = self.c.core.lock().await.topology.topo.clone();
-        let change = changes::set_lease(&topo, r)?;
+        let (topo, digest) = self.c.topology().await;
+        let mut change = changes::set_lease(&topo, r)?;
+        change.topology_digest = Some(digest);
         let op = change.operator.clone();
         let out = self
             .run_change(&req, &p, m, change, "lease", move |core, revision| {
