@@ -28,7 +28,7 @@ use weft_store::{Commit, Store};
 use crate::convert;
 use crate::core::{Core, LoadedTopology, Pending, refusal_status};
 use crate::metrics::Metrics;
-use crate::records::{self, Record};
+use crate::records;
 use crate::sessions::Sessions;
 
 /// Meta keys in the store.
@@ -801,9 +801,4 @@ pub fn code_name(code: tonic::Code) -> &'static str {
         DataLoss => "DATA_LOSS",
         Unauthenticated => "UNAUTHENTICATED",
     }
-}
-
-/// The record kind stored for a key (used by tests and tools).
-pub fn decode_record(bytes: &[u8]) -> Option<Record> {
-    serde_json::from_slice(bytes).ok()
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use weft_model::{ChangeError, Effect, Intent, IntentChange, Topology};
 use weft_pipeline::lower::{is_programmed, lower_fabric_delta};
-use weft_pipeline::{Compiler, FabricDelta, lower_fabric, lower_switch};
+use weft_pipeline::{Compiler, FabricDelta, lower_fabric};
 use weft_rules::Rule;
 use weft_verifier::IncrementalVerifier;
 
@@ -175,12 +175,6 @@ impl Core {
     pub fn entries(&self, switch: &str) -> Option<Vec<weft_pipeline::PipelineEntry>> {
         let id = self.topo().switch_id(switch)?;
         Some(self.compiler.entries(id).to_vec())
-    }
-
-    /// The rules a switch should hold (for drift checks and tests).
-    pub fn rules(&self, switch: &str) -> Option<weft_rules::SwitchRules> {
-        let id = self.topo().switch_id(switch)?;
-        Some(lower_switch(self.topo(), id, self.compiler.entries(id)))
     }
 }
 

@@ -2,7 +2,6 @@
 //! that scraping needs no client certificate and never competes with the
 //! API's connection limits.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use prometheus_client::encoding::text::encode;
@@ -118,9 +117,4 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-/// Where metrics listen by default.
-pub fn default_addr() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 9464))
 }

@@ -119,16 +119,6 @@ impl ResourceName {
             _ => Err(wrong()),
         }
     }
-
-    /// The operator owning the resource.
-    pub fn operator(&self) -> &Name {
-        match self {
-            ResourceName::Operator(op)
-            | ResourceName::Lease(op)
-            | ResourceName::Network(op, _)
-            | ResourceName::Attachment { operator: op, .. } => op,
-        }
-    }
 }
 
 impl fmt::Display for ResourceName {
@@ -167,7 +157,6 @@ mod tests {
         ] {
             let n = ResourceName::parse("name", raw, expect).unwrap();
             assert_eq!(n.to_string(), raw);
-            assert_eq!(n.operator().as_str(), "alpha");
         }
     }
 

@@ -290,6 +290,24 @@ async fn admin_onboards_operator_builds_and_agents_acknowledge() {
         "plan applies nothing"
     );
 
+    // A plan holds changes to the same expectations as the RPCs: creating
+    // an operator that exists is refused, not turned into an update.
+    let exists = admin
+        .fabric
+        .plan(PlanRequest {
+            changes: vec![PlannedChange {
+                change: Some(planned_change::Change::CreateOperator(
+                    CreateOperatorRequest {
+                        operator_id: "delta".into(),
+                        ..Default::default()
+                    },
+                )),
+            }],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(exists.code(), Code::AlreadyExists, "{exists:?}");
+
     // validate_only changes nothing either.
     let v = delta
         .nets

@@ -2,8 +2,6 @@
 //! typed values, each error naming its request field. Used by the mutation
 //! RPCs and by `Plan`.
 
-use std::collections::BTreeSet;
-
 use weft_model::spec::{IntentSpec, LeaseSpec, OperatorSpec, QuotasSpec};
 use weft_model::{AttachMode, Intent, IntentChange, Name, PortKey, Topology, VlanId, Vni};
 use weft_proto::v1 as pb;
@@ -26,6 +24,51 @@ pub struct Change {
     /// The digest of the topology ports were resolved against, for changes
     /// that name ports: applied only if the topology is still that one.
     pub topology_digest: Option<String>,
+    /// What the request expects of `resource` before the change.
+    pub existence: Existence,
+}
+
+/// Whether a request's resource must already exist. Most changes say so
+/// through `Intent::apply`'s own errors; `UpsertOperator` serves both
+/// CreateOperator and UpdateOperator, so those two say it here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existence {
+    Any,
+    /// ALREADY_EXISTS if it does.
+    New,
+    /// NOT_FOUND if it does not.
+    Existing,
+}
+
+impl Change {
+    /// Checks the change's expectations against the current state: the
+    /// topology its ports were resolved on, the etag it carries, and
+    /// whether its resource exists.
+    pub fn check(&self, core: &crate::core::Core) -> Result<(), Status> {
+        if self
+            .topology_digest
+            .as_ref()
+            .is_some_and(|d| *d != core.topology.digest)
+        {
+            return Err(Status::aborted(
+                "the topology changed while the request was prepared: retry",
+            ));
+        }
+        if let Some((name, tag)) = &self.etag {
+            super::check_etag(name, tag, core.revs.get(name).copied())?;
+        }
+        let exists = core.revs.contains_key(&self.resource);
+        match self.existence {
+            Existence::New if exists => Err(Status::already_exists(format!(
+                "{} already exists",
+                self.resource
+            ))),
+            Existence::Existing if !exists => {
+                Err(Status::not_found(format!("{} not found", self.resource)))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 fn name_id(field: &str, raw: &str) -> Result<Name, Status> {
@@ -60,6 +103,7 @@ pub fn create_operator(r: &pb::CreateOperatorRequest) -> Result<Change, Status> 
         etag: None,
         tenant_level: true,
         topology_digest: None,
+        existence: Existence::New,
     })
 }
 
@@ -83,6 +127,7 @@ pub fn update_operator(r: &pb::UpdateOperatorRequest) -> Result<Change, Status> 
         etag: etag(&op.name, &op.etag),
         tenant_level: true,
         topology_digest: None,
+        existence: Existence::Existing,
     })
 }
 
@@ -98,6 +143,7 @@ pub fn delete_operator(r: &pb::DeleteOperatorRequest) -> Result<Change, Status> 
         etag: etag(&r.name, &r.etag),
         tenant_level: true,
         topology_digest: None,
+        existence: Existence::Any,
     })
 }
 
@@ -165,6 +211,7 @@ pub fn set_lease(topo: &Topology, r: &pb::SetLeaseRequest) -> Result<Change, Sta
         etag: etag(&lease.name, &lease.etag),
         tenant_level: true,
         topology_digest: None,
+        existence: Existence::Any,
     })
 }
 
@@ -179,6 +226,7 @@ pub fn delete_lease(r: &pb::DeleteLeaseRequest) -> Result<Change, Status> {
         etag: etag(&r.name, &r.etag),
         tenant_level: true,
         topology_digest: None,
+        existence: Existence::Any,
     })
 }
 
@@ -212,6 +260,7 @@ pub fn create_network(r: &pb::CreateNetworkRequest) -> Result<Change, Status> {
         etag: None,
         tenant_level: false,
         topology_digest: None,
+        existence: Existence::Any,
     })
 }
 
@@ -230,6 +279,7 @@ pub fn delete_network(r: &pb::DeleteNetworkRequest) -> Result<Change, Status> {
         etag: etag(&r.name, &r.etag),
         tenant_level: false,
         topology_digest: None,
+        existence: Existence::Any,
     })
 }
 
@@ -289,6 +339,7 @@ pub fn create_attachment(
         etag: None,
         tenant_level: false,
         topology_digest: None,
+        existence: Existence::Any,
     })
 }
 
@@ -331,6 +382,7 @@ pub fn delete_attachment(
         etag: etag(&r.name, &r.etag),
         tenant_level: false,
         topology_digest: None,
+        existence: Existence::Any,
     })
 }
 
@@ -355,15 +407,4 @@ pub fn owner(field: &str, raw: &str) -> Result<Name, Status> {
             )
         })?;
     name_id(field, first)
-}
-
-/// Ports named by a set of changes (for plan output filtering).
-pub fn touched_ports(changes: &[Change]) -> BTreeSet<PortKey> {
-    changes
-        .iter()
-        .filter_map(|c| match &c.change {
-            IntentChange::Attach { port, .. } | IntentChange::Detach { port, .. } => Some(*port),
-            _ => None,
-        })
-        .collect()
 }

@@ -168,6 +168,10 @@ impl FabricService for Api {
             .map(|(i, c)| to_change(&core, c).map_err(|e| with_field_prefix(e, &change_path(r, i))))
             .collect::<Result<Vec<_>, _>>()?;
         let base_revision = core.revision;
+        for (i, c) in typed.iter().enumerate() {
+            c.check(&core)
+                .map_err(|e| with_field_prefix(e, &change_path(r, i)))?;
+        }
         let result = match core.apply(typed.into_iter().map(|c| c.change).collect()) {
             Ok(pending) => {
                 let mut res = PlanResult {

@@ -6,7 +6,7 @@ use weft_proto::v1::operator_service_server::OperatorService;
 use weft_proto::v1::*;
 
 use super::changes::{self, Change};
-use super::{Api, MutationRequest, call, check_etag, paginate};
+use super::{Api, MutationRequest, call, paginate};
 use crate::auth::{Access, Scope};
 use crate::convert;
 use crate::core::Core;
@@ -38,34 +38,12 @@ impl Api {
         self.check(p, Access::Write, scope, method, &change.resource)
             .await?;
         let c = call(req, p, method, change.resource.clone())?;
-        let etag = change.etag.clone();
-        let topology_digest = change.topology_digest.clone();
-        let creating_operator = matches!(method, m if m.ends_with("/CreateOperator"));
-        let updating_operator = matches!(method, m if m.ends_with("/UpdateOperator"));
-        let resource = change.resource.clone();
         self.c
             .mutate(
                 c,
                 field_prefix,
                 move |core| {
-                    if topology_digest
-                        .as_ref()
-                        .is_some_and(|d| *d != core.topology.digest)
-                    {
-                        return Err(Status::aborted(
-                            "the topology changed while the request was prepared: retry",
-                        ));
-                    }
-                    if let Some((name, tag)) = &etag {
-                        check_etag(name, tag, core.revs.get(name).copied())?;
-                    }
-                    let exists = core.revs.contains_key(&resource);
-                    if creating_operator && exists {
-                        return Err(Status::already_exists(format!("{resource} already exists")));
-                    }
-                    if updating_operator && !exists {
-                        return Err(Status::not_found(format!("{resource} not found")));
-                    }
+                    change.check(core)?;
                     Ok(vec![change.change])
                 },
                 respond,
