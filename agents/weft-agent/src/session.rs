@@ -53,6 +53,13 @@ pub struct AgentConfig {
     /// each wait jittered by ±50% so agents do not reconnect in lockstep.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// How often the agent re-reads its data plane and repairs any
+    /// difference from the last desired state (a flow deleted out of band,
+    /// a port un-enslaved). Backends do nothing when nothing differs.
+    pub repair_interval: Duration,
+    /// How often the agent sends its read-back unasked (the controller
+    /// also asks for it).
+    pub report_interval: Duration,
 }
 
 impl AgentConfig {
@@ -64,6 +71,8 @@ impl AgentConfig {
             keepalive: Duration::from_secs(10),
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
+            repair_interval: Duration::from_secs(2),
+            report_interval: Duration::from_secs(10),
         }
     }
 }
@@ -83,6 +92,13 @@ pub enum SessionEvent {
     Nacked {
         generation: u64,
         error: String,
+    },
+    /// The periodic check found the data plane different from the desired
+    /// state and put it back.
+    Repaired {
+        generation: u64,
+        added: u64,
+        removed: u64,
     },
     /// A message from an older controller epoch was refused.
     RefusedEpoch {
@@ -113,6 +129,10 @@ struct AgentState {
     switch: String,
     last_epoch: u64,
     ctx: Option<SwitchContext>,
+    /// The entries last installed (snapshot plus deltas): what the periodic
+    /// repair restores. Survives reconnects, so a controller outage does not
+    /// stop repairs.
+    desired: Option<std::collections::BTreeSet<PipelineEntry>>,
     /// The last session got at least one controller message.
     reached: bool,
 }
@@ -130,6 +150,7 @@ pub async fn run<B: Backend>(
         switch: config.switch.clone(),
         last_epoch: 0,
         ctx: None,
+        desired: None,
         reached: false,
     };
     let emit = |e: SessionEvent| {
@@ -156,10 +177,52 @@ pub async fn run<B: Backend>(
         emit(SessionEvent::Disconnected { reason });
         let wait = jitter(backoff);
         backoff = (backoff * 2).min(config.backoff_max);
-        tokio::select! {
-            () = &mut shutdown => return backend,
-            () = tokio::time::sleep(wait) => {}
+        // Headless: while the controller is away the data plane keeps the
+        // last desired state, repaired as usual.
+        let resume = tokio::time::sleep(wait);
+        tokio::pin!(resume);
+        let mut repair = repair_timer(&config);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return backend,
+                () = &mut resume => break,
+                _ = repair.tick() => repair_once(&mut backend, &state, &emit).await,
+            }
         }
+    }
+}
+
+fn repair_timer(config: &AgentConfig) -> tokio::time::Interval {
+    let mut t = tokio::time::interval_at(
+        tokio::time::Instant::now() + config.repair_interval,
+        config.repair_interval,
+    );
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    t
+}
+
+/// Re-reads the data plane and restores the last desired state. Does
+/// nothing before the first snapshot was installed.
+async fn repair_once<B: Backend>(backend: &mut B, state: &AgentState, emit: &impl Fn(SessionEvent)) {
+    let (Some(ctx), Some(desired)) = (&state.ctx, &state.desired) else {
+        return;
+    };
+    let desired: Vec<PipelineEntry> = desired.iter().copied().collect();
+    let generation = backend.installed_generation();
+    match backend.reconcile(ctx, generation, &desired).await {
+        Ok(stats) if stats.added + stats.removed > 0 => {
+            tracing::warn!(
+                switch = %state.switch, generation, added = stats.added, removed = stats.removed,
+                "data plane differed from the desired state; repaired"
+            );
+            emit(SessionEvent::Repaired {
+                generation,
+                added: stats.added,
+                removed: stats.removed,
+            });
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(switch = %state.switch, error = %e, "repair failed"),
     }
 }
 
@@ -204,8 +267,15 @@ async fn session<B: Backend>(
     let mut inbound = client.session(ReceiverStream::new(rx)).await?.into_inner();
     let mut keepalive = tokio::time::interval(config.keepalive);
     keepalive.tick().await;
+    let mut repair = repair_timer(config);
+    let mut report = tokio::time::interval_at(
+        tokio::time::Instant::now() + config.report_interval,
+        config.report_interval,
+    );
     loop {
         tokio::select! {
+            _ = repair.tick() => repair_once(backend, state, emit).await,
+            _ = report.tick() => report_observed(backend, state, &tx, state.last_epoch).await?,
             msg = inbound.message() => {
                 let Some(msg) = msg? else { return Err(SessionError::Closed) };
                 if !state.reached {
@@ -277,6 +347,7 @@ async fn handle<B: Backend>(
                     Err(e) => nack(snap.generation, e.to_string(), false),
                     Ok(desired) => match backend.reconcile(&ctx, snap.generation, &desired).await {
                         Ok(stats) => {
+                            state.desired = Some(desired.iter().copied().collect());
                             emit(SessionEvent::Applied {
                                 generation: snap.generation,
                                 added: stats.added,
@@ -304,6 +375,12 @@ async fn handle<B: Backend>(
                             let delta = SwitchDelta { removed, added };
                             match backend.apply_delta(&ctx, d.generation, &delta).await {
                                 Ok(stats) => {
+                                    if let Some(set) = state.desired.as_mut() {
+                                        for e in &delta.removed {
+                                            set.remove(e);
+                                        }
+                                        set.extend(delta.added.iter().copied());
+                                    }
                                     emit(SessionEvent::Applied {
                                         generation: d.generation,
                                         added: stats.added,
@@ -333,48 +410,53 @@ async fn handle<B: Backend>(
             };
             send(tx, reply).await
         }
-        Some(Down::Observe(_)) => {
-            let Some(ctx) = state.ctx.clone() else {
-                return Ok(());
-            };
-            match backend.observe(&ctx).await {
-                Ok(obs) => {
-                    let rules_json = serde_json::to_vec(&obs.rules)
-                        .map_err(|e| SessionError::Protocol(e.to_string()))?;
-                    let counters = obs
-                        .counters
-                        .iter()
-                        .map(|(vni, &(packets, bytes))| VniCounters {
-                            vni: vni.get(),
-                            counters: Some(NetworkCounters {
-                                switch: String::new(),
-                                packets,
-                                bytes,
-                            }),
-                        })
-                        .collect();
-                    send(
-                        tx,
-                        Up::Observed(ObservedState {
-                            generation: backend.installed_generation(),
-                            rules_json,
-                            counters,
-                        }),
-                    )
-                    .await
-                }
-                Err(e) => {
-                    send(
-                        tx,
-                        nack(backend.installed_generation(), e.to_string(), false),
-                    )
-                    .await
-                }
-            }
-        }
+        Some(Down::Observe(_)) => report_observed(backend, state, tx, epoch).await,
         Some(Down::Keepalive(_)) => Ok(()),
         None => Err(SessionError::Protocol("empty controller message".into())),
     }
+}
+
+/// Sends the data plane's read-back (rules and counters) to the controller.
+/// A read-back failure is reported as a nack of the installed generation.
+async fn report_observed<B: Backend>(
+    backend: &mut B,
+    state: &AgentState,
+    tx: &mpsc::Sender<SessionRequest>,
+    epoch: u64,
+) -> Result<(), SessionError> {
+    let Some(ctx) = state.ctx.clone() else {
+        return Ok(());
+    };
+    let message = match backend.observe(&ctx).await {
+        Ok(obs) => {
+            let rules_json = serde_json::to_vec(&obs.rules)
+                .map_err(|e| SessionError::Protocol(e.to_string()))?;
+            let counters = obs
+                .counters
+                .iter()
+                .map(|(vni, &(packets, bytes))| VniCounters {
+                    vni: vni.get(),
+                    counters: Some(NetworkCounters {
+                        switch: String::new(),
+                        packets,
+                        bytes,
+                    }),
+                })
+                .collect();
+            Up::Observed(ObservedState {
+                generation: backend.installed_generation(),
+                rules_json,
+                counters,
+            })
+        }
+        Err(e) => Up::Nack(AgentNack {
+            generation: backend.installed_generation(),
+            epoch,
+            error: e.to_string(),
+            resync: false,
+        }),
+    };
+    send(tx, message).await
 }
 
 /// The switch context a snapshot describes, reusing the parsed topology
