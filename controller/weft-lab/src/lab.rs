@@ -222,7 +222,16 @@ impl Lab {
     fn netns(&mut self, name: String) -> Result<()> {
         self.state.namespaces.push(name.clone());
         self.save()?;
-        Netns::create(&name)?.keep();
+        let ns = Netns::create(&name)?;
+        // No IPv6: its router and neighbour solicitations would add
+        // traffic (and flow counts) that nobody asked for.
+        ns.exec(&[
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ])?;
+        ns.keep();
         Ok(())
     }
 

@@ -16,6 +16,7 @@ mod exit;
 mod generate;
 mod graph;
 mod json;
+mod lab;
 mod load;
 mod online;
 mod out;
@@ -63,6 +64,11 @@ enum Command {
     /// Generate a big fabric and intent (YAML files) for benchmarks and tests.
     #[command(after_help = EXIT_CODES_HELP)]
     Generate(generate::GenerateArgs),
+    /// Build a topology's fabric on this machine in network namespaces (root).
+    Lab {
+        #[command(subcommand)]
+        command: lab::LabCommand,
+    },
     #[command(flatten)]
     Online(online::Command),
     /// Print a shell completion script (e.g. `weftctl completions bash > /etc/bash_completion.d/weftctl`).
@@ -99,6 +105,7 @@ fn main() -> ExitCode {
         } => online::run_topology(command, &mut out),
         Command::Plan(args) => plan::run(args, &mut out),
         Command::Generate(args) => generate::run(args, &mut out),
+        Command::Lab { command } => lab::run(command, &mut out),
         Command::Online(command) => online::run(command, &mut out),
         Command::Completions { shell } => completions(*shell, &mut out),
     };

@@ -42,6 +42,8 @@ struct Slot {
     counters: BTreeMap<u32, (u64, u64)>,
     /// The last read-back: (generation, rules as canonical JSON).
     observed: Option<(u64, Vec<u8>)>,
+    /// Rules of the last read-back without Weft's cookie.
+    foreign_rules: u32,
     /// When the current session was last sent a snapshot.
     last_snapshot: Option<Instant>,
 }
@@ -262,7 +264,18 @@ impl Sessions {
         rules_json: Vec<u8>,
         counters: BTreeMap<u32, (u64, u64)>,
     ) {
+        // Parsed outside the lock; unreadable JSON counts no foreign rules
+        // (the raw bytes are kept for the audit either way).
+        let foreign = serde_json::from_slice::<weft_rules::SwitchRules>(&rules_json)
+            .map(|r| {
+                r.rules()
+                    .iter()
+                    .filter(|rule| !weft_rules::Cookie::is_weft(rule.cookie))
+                    .count()
+            })
+            .unwrap_or(0);
         if let Some(slot) = self.lock().current(switch, id) {
+            slot.foreign_rules = u32::try_from(foreign).unwrap_or(u32::MAX);
             slot.observed = Some((generation, rules_json));
             slot.counters = counters;
         }
@@ -313,6 +326,8 @@ impl Sessions {
                 connected: s.conn.is_some(),
                 last_error: s.last_error.clone(),
                 backend: s.backend.clone(),
+                observed_generation: s.observed.as_ref().map_or(0, |(g, _)| *g),
+                foreign_rules: s.foreign_rules,
             })
             .collect()
     }

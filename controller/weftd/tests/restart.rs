@@ -12,14 +12,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::process::WeftdProcess;
 use common::{Clients, rid};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic::{Code, Status};
@@ -31,118 +30,6 @@ use weft_proto::v1::*;
 const ACKS_BEFORE_KILL: usize = 12;
 /// Upper bound on a writer's iterations per round (quotas: alpha has 16).
 const WRITER_STEPS: usize = 8;
-
-/// The child process and its data directory; both go away on drop, also
-/// when the test fails.
-struct Guard {
-    child: Option<Child>,
-    log: Arc<Mutex<Vec<String>>>,
-    dir: tempfile::TempDir,
-}
-
-impl Guard {
-    fn new() -> Guard {
-        Guard {
-            child: None,
-            log: Arc::default(),
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// Starts `weftd` on the data directory; returns its gRPC address.
-    fn start(&mut self) -> SocketAddr {
-        assert!(self.child.is_none());
-        let repo = common::repo();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weftd"))
-            .arg("--topology")
-            .arg(repo.join("topologies/two-racks.yaml"))
-            .arg("--intent")
-            .arg(repo.join("topologies/two-racks.intent.yaml"))
-            .arg("--data-dir")
-            .arg(self.dir.path())
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-                "--simulate",
-            ])
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        self.child = Some(child);
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log = Arc::clone(&self.log);
-        // Keeps draining stderr so the child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("weftd serving")
-                    && let Some(addr) = serving_addr(&line)
-                {
-                    let _ = tx.send(addr);
-                }
-                log.lock().unwrap().push(line);
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
-            Err(e) => panic!(
-                "weftd did not report serving ({e}); its log:\n{}",
-                self.log.lock().unwrap().join("\n")
-            ),
-        }
-    }
-
-    /// SIGKILL, then reap.
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            eprintln!(
-                "weftd log:\n{}",
-                self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
-            );
-        }
-    }
-}
-
-/// `addr=127.0.0.1:PORT` in a tracing line (escape codes stripped in case
-/// colours are on).
-fn serving_addr(line: &str) -> Option<SocketAddr> {
-    let mut plain = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            plain.push(c);
-        }
-    }
-    let rest = &plain[plain.find("addr=")? + "addr=".len()..];
-    rest.split_whitespace().next()?.parse().ok()
-}
 
 async fn connect(dir: &Path, addr: SocketAddr, p: &Principal) -> Clients {
     let pki = Pki::bootstrap(&dir.join("pki"), &[]).unwrap();
@@ -392,7 +279,7 @@ fn audited(dir: &Path) -> BTreeMap<String, Vec<AuditRecord>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_mid_stream_loses_no_acknowledged_change_and_duplicates_nothing() {
-    let mut g = Guard::new();
+    let mut g = WeftdProcess::new(&["--simulate"]);
     let addr = g.start();
     let mut clients = connect_all(g.path(), addr).await;
     let admin = clients.get_mut("admin").unwrap();
