@@ -18,7 +18,9 @@
 //! with the verifier) and deciding what to install (the controller does).
 
 mod backend;
+pub mod linux;
 mod memory;
+pub mod ovs;
 pub mod session;
 
 pub use backend::{ApplyStats, Backend, BackendError, Observed, SwitchContext};

@@ -203,7 +203,11 @@ fn repair_timer(config: &AgentConfig) -> tokio::time::Interval {
 
 /// Re-reads the data plane and restores the last desired state. Does
 /// nothing before the first snapshot was installed.
-async fn repair_once<B: Backend>(backend: &mut B, state: &AgentState, emit: &impl Fn(SessionEvent)) {
+async fn repair_once<B: Backend>(
+    backend: &mut B,
+    state: &AgentState,
+    emit: &impl Fn(SessionEvent),
+) {
     let (Some(ctx), Some(desired)) = (&state.ctx, &state.desired) else {
         return;
     };
