@@ -9,6 +9,7 @@
 //! | 0 classify | `in_port=P, vlan=none` → `write_metadata:V, goto 1` (access) | [`priority::CLASSIFY`] |
 //! | 0 classify | `in_port=P, vlan=T` → `pop_vlan, write_metadata:V, goto 1` (tagged, trunk) | [`priority::CLASSIFY`] |
 //! | 0 classify | `in_port=tunnel, tun_id=V, tun_src=R` → `write_metadata:V, goto 1` | [`priority::CLASSIFY`] |
+//! | 0 classify | `in_port=P, vlan=T, eth_type=0x8100` or `0x88a8` → drop (a second tag, seen before the pop) | [`priority::INNER_TAG_GUARD`] |
 //! | 0 classify | anything else → drop | [`priority::DEFAULT`] |
 //! | 1 tag guard | `vlan=any tag` → drop (a tag left after classification: double-tagged) | [`priority::TAG_GUARD`] |
 //! | 1 tag guard | anything else → `goto 2` | [`priority::DEFAULT`] |
@@ -51,6 +52,9 @@ pub mod priority {
     pub const DEFAULT: u16 = 0;
     /// Port, trunk and tunnel classification.
     pub const CLASSIFY: u16 = 1000;
+    /// Dropping a tagged port's or trunk's frames that carry a second tag,
+    /// before the first is popped: above [`CLASSIFY`].
+    pub const INNER_TAG_GUARD: u16 = 1100;
     /// Dropping anything still tagged.
     pub const TAG_GUARD: u16 = 1000;
     /// Flooding a network's frames.
@@ -136,6 +140,7 @@ pub fn lower_switch(topo: &Topology, switch: SwitchId, entries: &[PipelineEntry]
     };
     let mut rules: Vec<Rule> = base_rules().into();
     rules.extend(entries.iter().filter_map(|e| classify_rule(*e)));
+    rules.extend(entries.iter().flat_map(|e| inner_tag_guards(*e)).flatten());
     for group in flood_groups(entries) {
         rules.extend(group.rules());
     }
@@ -197,6 +202,47 @@ pub fn classify_rule(entry: PipelineEntry) -> Option<Rule> {
         goto: Some(TABLE_TAG_GUARD),
         cookie: vni_cookie(vni),
     })
+}
+
+/// The TPIDs of 802.1Q and 802.1ad tags.
+pub const VLAN_TPIDS: [u16; 2] = [0x8100, 0x88a8];
+
+/// The table-0 drops that go with a tagged port or trunk ingress entry:
+/// frames of that (port, tag) whose next EtherType is another tag.
+///
+/// The tag guard in table 1 already drops what is still tagged after the
+/// pop. These rules drop it *before* the pop as well, because Open vSwitch
+/// parses one tag by default (`vlan-limit=1`), so after `pop_vlan` it no
+/// longer sees a second tag — and with `vlan-limit=2` its userspace
+/// datapath was seen to reuse a cached megaflow of a single-tagged frame
+/// for a double-tagged one. Before the pop, the second tag is simply the
+/// EtherType, which every datapath matches exactly.
+pub fn inner_tag_guards(entry: PipelineEntry) -> Option<[Rule; 2]> {
+    let (port, tag, vni) = match entry {
+        PipelineEntry::PortIngress {
+            port,
+            mode: AttachMode::Tagged(tag),
+            vni,
+        } => (port, tag, vni),
+        PipelineEntry::TrunkIngress {
+            port,
+            fabric_vlan,
+            vni,
+        } => (port, fabric_vlan, vni),
+        _ => return None,
+    };
+    Some(VLAN_TPIDS.map(|tpid| Rule {
+        table: TABLE_CLASSIFY,
+        priority: priority::INNER_TAG_GUARD,
+        matches: Match {
+            eth_type: Some(tpid),
+            ..port_match(port, VlanMatch::Vid(tag))
+        },
+        actions: Vec::new(),
+        write_metadata: None,
+        goto: None,
+        cookie: vni_cookie(vni),
+    }))
 }
 
 fn port_match(port: PortNo, vlan: VlanMatch) -> Match {
@@ -407,8 +453,22 @@ pub fn lower_delta(
     }
     out.removed
         .extend(delta.removed.iter().filter_map(|e| classify_rule(*e)));
+    out.removed.extend(
+        delta
+            .removed
+            .iter()
+            .flat_map(|e| inner_tag_guards(*e))
+            .flatten(),
+    );
     out.added
         .extend(delta.added.iter().filter_map(|e| classify_rule(*e)));
+    out.added.extend(
+        delta
+            .added
+            .iter()
+            .flat_map(|e| inner_tag_guards(*e))
+            .flatten(),
+    );
 
     let mut vnis: Vec<Vni> = delta
         .removed

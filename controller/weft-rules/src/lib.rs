@@ -86,6 +86,13 @@ pub struct Match {
     /// OpenFlow metadata, exact.
     pub metadata: Option<u64>,
     pub eth_dst: Option<MacAddr>,
+    /// The EtherType that follows the outermost VLAN tag: the payload's
+    /// type for an untagged or single-tagged frame, the next tag's TPID
+    /// (0x8100, 0x88a8) for a frame with two or more tags. One tag is
+    /// parsed, as Open vSwitch does with its default `vlan-limit=1`; this
+    /// is how a rule sees a second tag before the first is popped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eth_type: Option<u16>,
     /// Tests on fields this model does not interpret (e.g. `nw_src=…` in a
     /// flow someone else installed), as the switch printed them. A rule with
     /// any of these may or may not match a given frame; interpreters must

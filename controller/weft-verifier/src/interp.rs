@@ -149,7 +149,7 @@ fn may_match(rule: &Rule, s: &State) -> bool {
         }
 }
 
-const FIELDS: usize = 5;
+const FIELDS: usize = 6;
 
 fn test_field(rule: &Rule, s: &State, field: usize) -> Test {
     let m = &rule.matches;
@@ -162,6 +162,7 @@ fn test_field(rule: &Rule, s: &State, field: usize) -> Test {
         3 => m
             .eth_dst
             .map_or(Test::True, |a| s.test_eq(s.h.eth_dst, mac(a))),
+        4 => m.eth_type.map_or(Test::True, |t| test_eth_type(t, s)),
         _ if m.opaque.is_empty() => Test::True,
         // Fields we cannot read may or may not hold: follow both.
         _ => Test::Split(vec![(s.clone(), true), (s.clone(), false)]),
@@ -193,6 +194,25 @@ fn test_vlan(m: VlanMatch, s: &State) -> Test {
             Test::Split(parts)
         }
     }
+}
+
+/// `eth_type == t`: the EtherType after the outermost tag (see
+/// `weft_rules::Match::eth_type`). The model keeps neither payload types
+/// nor a tag's TPID, so the test is decided only where the stack rules it
+/// out: a VLAN TPID needs a second tag, and with at most one tag it is
+/// false. Everywhere else both outcomes are followed.
+fn test_eth_type(t: u16, s: &State) -> Test {
+    let second_tag_possible = s.h.tags.len() >= 2 || s.h.tail.is_some();
+    if is_vlan_tpid(t) && !second_tag_possible {
+        return Test::False;
+    }
+    Test::Split(vec![(s.clone(), true), (s.clone(), false)])
+}
+
+/// 802.1Q and 802.1ad tag protocol identifiers. (The verifier does not
+/// depend on the compiler; the two values are facts of Ethernet.)
+fn is_vlan_tpid(t: u16) -> bool {
+    t == 0x8100 || t == 0x88a8
 }
 
 /// Whether `rule` matches `s`, splitting `s` where that depends on a
@@ -387,6 +407,13 @@ impl<'a> Explorer<'a> {
             .iter()
             .take_while(|r| r.priority == rule.priority)
         {
+            // Different EtherTypes never match one frame. The model keeps
+            // no EtherType value to refine, so this is decided here.
+            if let (Some(a), Some(b)) = (rule.matches.eth_type, other.matches.eth_type)
+                && a != b
+            {
+                continue;
+            }
             let overlaps = match match_rule(other, &s) {
                 Test::False => Vec::new(),
                 Test::True => vec![s.clone()],

@@ -167,6 +167,9 @@ pub(crate) fn rule_text(fabric: &Fabric, switch: SwitchId, rule: &Rule) -> Strin
     if let Some(a) = m.eth_dst {
         parts.push(format!("eth_dst={a}"));
     }
+    if let Some(t) = m.eth_type {
+        parts.push(format!("eth_type={t:#06x}"));
+    }
     parts.extend(m.opaque.iter().cloned());
     format!(
         "{} [{} cookie={:#x}] actions={}",

@@ -30,12 +30,22 @@ fn leaf_rules_classify_guard_and_flood() {
     let classify = rules.table(TABLE_CLASSIFY);
     assert_eq!(
         classify.len(),
-        4,
-        "access, tagged, tunnel, default: {classify:#?}"
+        6,
+        "two inner-tag guards, access, tagged, tunnel, default: {classify:#?}"
     );
+    // The tagged port's second-tag drops come first (higher priority).
+    for (r, tpid) in classify[..2].iter().zip([0x8100, 0x88a8]) {
+        assert_eq!(r.priority, priority::INNER_TAG_GUARD);
+        assert_eq!(
+            (r.matches.in_port, r.matches.vlan, r.matches.eth_type),
+            (Some(pn(2)), VlanMatch::Vid(vlan(7)), Some(tpid))
+        );
+        assert!(r.actions.is_empty() && r.goto.is_none(), "drop");
+        assert_eq!(r.cookie, cookie);
+    }
     let tagged = classify
         .iter()
-        .find(|r| r.matches.vlan == VlanMatch::Vid(vlan(7)))
+        .find(|r| r.matches.vlan == VlanMatch::Vid(vlan(7)) && r.matches.eth_type.is_none())
         .expect("tagged classification");
     assert_eq!(tagged.matches.in_port, Some(pn(2)));
     assert_eq!(tagged.actions, vec![Action::PopVlan]);
