@@ -136,9 +136,8 @@ pub struct Lab {
     children: BTreeMap<u32, Child>,
 }
 
-/// The underlay: every leaf's VTEP is a /32 on its uplink, with an
-/// on-link route to every other VTEP; the underlay bridge carries ARP and
-/// VXLAN between them.
+/// The underlay: every leaf's VTEP on its uplink, in one prefix holding
+/// them all; the underlay bridge carries ARP and VXLAN between them.
 fn vteps(topo: &Topology) -> Vec<(String, Ipv4Addr)> {
     topo.switches
         .iter()
@@ -773,27 +772,54 @@ fn wait_link(ns: &str, dev: &str) -> Result<()> {
     Err(LabError::Setup(format!("{dev} did not appear in {ns}")))
 }
 
+/// The underlay prefix: the longest one holding every VTEP, at most /24,
+/// so every VTEP is on-link. (Open vSwitch's tunnel routing learns the
+/// kernel's on-link prefix route; it does not pick up host routes added
+/// by hand.)
+fn underlay_prefix(all: &[(String, Ipv4Addr)]) -> u32 {
+    let Some((_, first)) = all.first() else {
+        return 24;
+    };
+    let first = u32::from(*first);
+    let differ = all
+        .iter()
+        .fold(0u32, |acc, (_, v)| acc | (u32::from(*v) ^ first));
+    differ.leading_zeros().min(24)
+}
+
 fn ip_addr_routes(ns: &str, dev: &str, vtep: Ipv4Addr, all: &[(String, Ipv4Addr)]) -> Result<()> {
+    let prefix = underlay_prefix(all);
     run(
         "ip",
-        &["-n", ns, "addr", "add", &format!("{vtep}/32"), "dev", dev],
+        &[
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("{vtep}/{prefix}"),
+            "dev",
+            dev,
+        ],
     )?;
     run("ip", &["-n", ns, "link", "set", dev, "up"])?;
-    for (_, other) in all.iter().filter(|(_, v)| *v != vtep) {
-        run(
-            "ip",
-            &[
-                "-n",
-                ns,
-                "route",
-                "add",
-                &format!("{other}/32"),
-                "dev",
-                dev,
-                "src",
-                &vtep.to_string(),
-            ],
-        )?;
-    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(list: &[&str]) -> Vec<(String, Ipv4Addr)> {
+        list.iter()
+            .map(|a| (String::new(), a.parse().unwrap_or(Ipv4Addr::UNSPECIFIED)))
+            .collect()
+    }
+
+    #[test]
+    fn the_underlay_prefix_holds_every_vtep() {
+        assert_eq!(underlay_prefix(&v(&["10.0.0.11", "10.0.0.12"])), 24);
+        assert_eq!(underlay_prefix(&v(&["10.0.0.11"])), 24);
+        assert_eq!(underlay_prefix(&v(&["10.0.0.11", "10.0.3.1"])), 22);
+        assert_eq!(underlay_prefix(&v(&["10.1.0.1", "192.168.0.1"])), 0);
+    }
 }

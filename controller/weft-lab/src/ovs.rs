@@ -125,7 +125,19 @@ impl OvsInstance {
             ],
             &self.env(),
         )?;
-        self.vsctl(&["--no-wait", "init"])?;
+        // Weft's lowering assumes Open vSwitch's default of parsing one
+        // VLAN tag (a second tag is then the EtherType, which the inner-tag
+        // guard matches; see docs/pipeline.md). Pinned here so a changed
+        // default cannot silently change what the tables mean.
+        self.vsctl(&[
+            "--no-wait",
+            "init",
+            "--",
+            "set",
+            "Open_vSwitch",
+            ".",
+            "other_config:vlan-limit=1",
+        ])?;
         let mut argv: Vec<String> = Vec::new();
         if let Some(ns) = &self.netns {
             argv.extend([

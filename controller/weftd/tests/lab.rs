@@ -425,13 +425,21 @@ fn weft_flow_count(ovs: &OvsInstance) -> usize {
         .count()
 }
 
-/// Packets counted by the OVS leaf's flows matching `filter`.
-fn packets(ovs: &OvsInstance, filter: &str) -> u64 {
-    let text = ovs.ofctl("dump-flows", "br-int", &[filter]).unwrap();
+/// Packets counted by the OVS leaf's flows of `table` (and `priority`).
+fn packets(ovs: &OvsInstance, table: u8, priority: Option<u16>) -> u64 {
+    let field = |line: &str, key: &str| -> Option<u64> {
+        let rest = line.split(key).nth(1)?;
+        rest.split([',', ' ']).next()?.parse().ok()
+    };
+    let text = ovs.ofctl("dump-flows", "br-int", &[]).unwrap();
     text.lines()
-        .filter_map(|l| l.split("n_packets=").nth(1))
-        .filter_map(|r| r.split(',').next())
-        .map(|n| n.parse::<u64>().unwrap())
+        .filter(|l| field(l, "table=") == Some(u64::from(table)))
+        .filter(|l| {
+            priority.is_none_or(|p| {
+                field(l, " priority=").or(field(l, ",priority=")) == Some(u64::from(p))
+            })
+        })
+        .filter_map(|l| field(l, "n_packets="))
         .sum()
 }
 
@@ -513,10 +521,24 @@ fn trace(ovs: &OvsInstance, port: u32, frame: &[u8]) -> String {
         .to_string()
 }
 
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+fn wait_until(what: &str, limit: Duration, f: impl FnMut() -> bool) -> Duration {
+    wait_until_or(what, limit, f, String::new)
+}
+
+/// [`wait_until`], with `context()` printed on failure.
+fn wait_until_or(
+    what: &str,
+    limit: Duration,
+    mut f: impl FnMut() -> bool,
+    context: impl Fn() -> String,
+) -> Duration {
     let t0 = Instant::now();
     while !f() {
-        assert!(t0.elapsed() < limit, "{what}: not within {limit:?}");
+        assert!(
+            t0.elapsed() < limit,
+            "{what}: not within {limit:?}\n{}",
+            context()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     t0.elapsed()
@@ -622,18 +644,32 @@ fn isolation_matrix_hostile_frames_and_out_of_band_changes() {
     // The same frames for real, from the server namespaces: the drop rules
     // count them, the flood tables see none of them.
     let n = 25;
-    let flood_before = packets(&ovs, "table=2");
-    let guard_before = packets(&ovs, "table=1,vlan_tci=0x1000/0x1000");
-    let default_before = packets(&ovs, "table=0,priority=0");
+    let flood_before = packets(&ovs, 2, None);
+    let guard_before = packets(&ovs, 0, Some(1100));
+    let default_before = packets(&ovs, 0, Some(0));
     let nic_eth2 = f.lab().endpoint("r1-srv1/eth1").unwrap();
     let nic_eth1 = f.lab().endpoint("r1-srv1/eth0").unwrap();
     send_raw(&nic_eth2.netns, &nic_eth2.iface, &frame(&[200]), n);
     send_raw(&nic_eth1.netns, &nic_eth1.iface, &frame(&[100, 200]), n);
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(packets(&ovs, "table=0,priority=0") >= default_before + u64::from(n));
-    assert!(packets(&ovs, "table=1,vlan_tci=0x1000/0x1000") >= guard_before + u64::from(n));
+    // Flow statistics follow the datapath's with a revalidation delay.
+    wait_until(
+        "tagged frames counted by the default drop",
+        Duration::from_secs(5),
+        || packets(&ovs, 0, Some(0)) >= default_before + u64::from(n),
+    );
+    wait_until_or(
+        "double-tagged frames counted by the inner-tag guard",
+        Duration::from_secs(5),
+        || packets(&ovs, 0, Some(1100)) >= guard_before + u64::from(n),
+        || {
+            format!(
+                "guard before: {guard_before}\n{}",
+                ovs.ofctl("dump-flows", "br-int", &[]).unwrap_or_default()
+            )
+        },
+    );
     assert_eq!(
-        packets(&ovs, "table=2"),
+        packets(&ovs, 2, None),
         flood_before,
         "a hostile frame was flooded"
     );
@@ -743,11 +779,14 @@ fn isolation_matrix_hostile_frames_and_out_of_band_changes() {
         "Datapath actions: drop",
         "unleased port"
     );
-    let default_before = packets(&ovs, "table=0,priority=0");
+    let default_before = packets(&ovs, 0, Some(0));
     let r1srv3 = f.lab().endpoint("r1-srv3/eth0").unwrap();
     send_raw(&r1srv3.netns, &r1srv3.iface, &frame(&[]), n);
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(packets(&ovs, "table=0,priority=0") >= default_before + u64::from(n));
+    wait_until(
+        "unleased port's frames counted by the default drop",
+        Duration::from_secs(5),
+        || packets(&ovs, 0, Some(0)) >= default_before + u64::from(n),
+    );
     assert!(!reaches(&gamma[0].endpoint, &gamma[1].endpoint));
 
     drop(ovs);

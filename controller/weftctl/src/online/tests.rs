@@ -40,6 +40,7 @@ impl Fake {
             connected: true,
             last_error: String::new(),
             backend: "memory".into(),
+            ..Default::default()
         };
         GetFabricStatusResponse {
             revision: 12,

@@ -188,6 +188,7 @@ mod tests {
             connected,
             last_error: String::new(),
             backend: "memory".into(),
+            ..Default::default()
         }
     }
 
