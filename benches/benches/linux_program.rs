@@ -66,20 +66,7 @@ const IPROUTE2_RUNS: usize = 3;
 
 /// One Linux leaf with 48 server ports, an uplink to one spine.
 fn topology_yaml() -> String {
-    let mut y = format!(
-        "fabric:\n  name: bench-linux\n  encapsulation: vxlan\n\
-         sites:\n  - name: site1\n    racks:\n      - name: rack1\n\
-         switches:\n  - name: {LEAF}\n    rack: rack1\n    role: leaf\n    dataplane: linux\n    vtep: {LOCAL_VTEP}\n    ports:\n",
-    );
-    for p in 1..=SERVER_PORTS {
-        y.push_str(&format!("      - {{name: swp{p}, role: server}}\n"));
-    }
-    y.push_str(
-        "      - {name: up1, role: fabric}\n\
-         \x20 - name: spine1\n    role: spine\n    dataplane: ovs\n    ports:\n      - {name: down1, role: fabric}\n\
-         links:\n  - {a: leaf1/up1, b: spine1/down1}\n",
-    );
-    y
+    weft_benches::one_leaf_topology_yaml("bench-linux", "linux", LOCAL_VTEP, SERVER_PORTS)
 }
 
 fn context() -> SwitchContext {

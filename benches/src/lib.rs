@@ -197,3 +197,28 @@ impl ChurnLoop {
 
 #[cfg(test)]
 mod tests;
+
+/// A one-leaf vxlan topology (YAML) for the agent benches: leaf `leaf1`
+/// with `dataplane`, VTEP `vtep`, server ports `swp1..=swpN`, and one uplink
+/// to a spine.
+pub fn one_leaf_topology_yaml(
+    name: &str,
+    dataplane: &str,
+    vtep: &str,
+    server_ports: u32,
+) -> String {
+    let mut y = format!(
+        "fabric:\n  name: {name}\n  encapsulation: vxlan\n\
+         sites:\n  - name: site1\n    racks:\n      - name: rack1\n\
+         switches:\n  - name: leaf1\n    rack: rack1\n    role: leaf\n    dataplane: {dataplane}\n    vtep: {vtep}\n    ports:\n",
+    );
+    for p in 1..=server_ports {
+        y.push_str(&format!("      - {{name: swp{p}, role: server}}\n"));
+    }
+    y.push_str(
+        "      - {name: up1, role: fabric}\n\
+         \x20 - name: spine1\n    role: spine\n    dataplane: ovs\n    ports:\n      - {name: down1, role: fabric}\n\
+         links:\n  - {a: leaf1/up1, b: spine1/down1}\n",
+    );
+    y
+}

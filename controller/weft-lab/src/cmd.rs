@@ -102,3 +102,15 @@ pub fn have(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
+
+/// Why a private Open vSwitch cannot run here (not root, not installed),
+/// or `None` when it can.
+pub fn ovs_unavailable() -> Option<&'static str> {
+    if !is_root() {
+        return Some("needs root");
+    }
+    if !have("ovs-vswitchd") {
+        return Some("needs Open vSwitch (openvswitch-switch)");
+    }
+    None
+}

@@ -4,13 +4,7 @@
 use weft_lab::{Datapath, Netns, OvsInstance, process};
 
 fn skip() -> Option<&'static str> {
-    if !weft_lab::is_root() {
-        return Some("needs root");
-    }
-    if !weft_lab::have("ovs-vswitchd") {
-        return Some("needs Open vSwitch (openvswitch-switch)");
-    }
-    None
+    weft_lab::ovs_unavailable()
 }
 
 fn unique(tag: &str) -> String {

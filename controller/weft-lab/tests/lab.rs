@@ -7,13 +7,7 @@ use std::path::Path;
 use weft_lab::{Lab, LabSpec, process};
 
 fn skip() -> Option<&'static str> {
-    if !weft_lab::is_root() {
-        return Some("needs root");
-    }
-    if !weft_lab::have("ovs-vswitchd") {
-        return Some("needs Open vSwitch (openvswitch-switch)");
-    }
-    None
+    weft_lab::ovs_unavailable()
 }
 
 fn topology() -> weft_model::topology::Topology {

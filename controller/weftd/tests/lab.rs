@@ -44,14 +44,20 @@ fn missing() -> Option<String> {
     None
 }
 
-/// `Some(reason)` when the test must skip.
-fn skip() -> Option<String> {
-    let why = missing()?;
+/// The lab to this test alone, or `None` (with the reason printed) when
+/// the test must skip.
+fn begin() -> Option<std::sync::MutexGuard<'static, ()>> {
+    let serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(why) = missing() else {
+        return Some(serial);
+    };
     if std::env::var_os("WEFT_REQUIRE_LAB").is_some() {
         panic!("WEFT_REQUIRE_LAB is set but the lab cannot run: {why}");
     }
     println!("skipped: {why}");
-    Some(why)
+    None
 }
 
 fn agent_binary() -> PathBuf {
@@ -170,22 +176,10 @@ impl Fabric {
     }
 
     fn agent_logs(&self) -> String {
-        let Some(lab) = &self.lab else {
-            return String::new();
-        };
-        lab.state()
-            .agents
-            .iter()
-            .map(|(s, a)| {
-                let text = std::fs::read_to_string(&a.log).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(30).collect();
-                format!(
-                    "--- agent {s} (last lines, newest first):\n{}",
-                    tail.join("\n")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        self.lab
+            .as_ref()
+            .map(|lab| agent_logs(lab, 30))
+            .unwrap_or_default()
     }
 
     fn ovs(&self) -> OvsInstance {
@@ -234,7 +228,7 @@ impl Drop for Fabric {
     fn drop(&mut self) {
         if let Some(lab) = self.lab.take() {
             if std::thread::panicking() {
-                eprintln!("{}", self.agent_logs_of(&lab));
+                eprintln!("{}", agent_logs(&lab, 200));
             }
             if let Err(e) = lab.down() {
                 eprintln!("lab down failed: {e}");
@@ -243,20 +237,18 @@ impl Drop for Fabric {
     }
 }
 
-impl Fabric {
-    fn agent_logs_of(&self, lab: &Lab) -> String {
-        lab.state()
-            .agents
-            .iter()
-            .map(|(s, a)| {
-                format!(
-                    "--- agent {s}:\n{}",
-                    std::fs::read_to_string(&a.log).unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
+/// The last `lines` lines of every agent's log, newest first.
+fn agent_logs(lab: &Lab, lines: usize) -> String {
+    lab.state()
+        .agents
+        .iter()
+        .map(|(s, a)| {
+            let text = std::fs::read_to_string(&a.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(lines).collect();
+            format!("--- agent {s} (newest first):\n{}", tail.join("\n"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 // ---------------------------------------------------------------- pings
@@ -548,12 +540,9 @@ fn wait_until_or(
 
 #[test]
 fn isolation_matrix_hostile_frames_and_out_of_band_changes() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if skip().is_some() {
+    let Some(_serial) = begin() else {
         return;
-    }
+    };
     let mut f = Fabric::start("m");
     let hosts = hosts(f.lab());
 
@@ -795,12 +784,9 @@ fn isolation_matrix_hostile_frames_and_out_of_band_changes() {
 
 #[test]
 fn attach_detach_and_crashes_keep_forwarding() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if skip().is_some() {
+    let Some(_serial) = begin() else {
         return;
-    }
+    };
     let mut f = Fabric::start("c");
     let r1 = f.lab().endpoint("r1-srv3/eth0").unwrap();
     let r2 = f.lab().endpoint("r2-srv3/eth0").unwrap();
