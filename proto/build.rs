@@ -14,6 +14,7 @@ const PROTOS: &[&str] = &[
     "weft/v1/network_service.proto",
     "weft/v1/fabric_service.proto",
     "weft/v1/agent_service.proto",
+    "weft/v1/audit_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -13,6 +13,7 @@ use std::time::Duration;
 /// when the test fails.
 pub struct WeftdProcess {
     args: Vec<String>,
+    envs: Vec<(String, String)>,
     listen: String,
     child: Option<Child>,
     log: Arc<Mutex<Vec<String>>>,
@@ -25,6 +26,7 @@ impl WeftdProcess {
     pub fn new(args: &[&str]) -> WeftdProcess {
         WeftdProcess {
             args: args.iter().map(|a| (*a).to_owned()).collect(),
+            envs: Vec::new(),
             listen: "127.0.0.1:0".to_owned(),
             child: None,
             log: Arc::default(),
@@ -45,6 +47,7 @@ impl WeftdProcess {
             .arg(self.dir.path())
             .args(["--listen", &self.listen, "--metrics-listen", "127.0.0.1:0"])
             .args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -87,6 +90,11 @@ impl WeftdProcess {
 
     /// Listens on a fixed address from now on (so a restart keeps the
     /// address agents reconnect to).
+    /// Sets an environment variable for the next start.
+    pub fn env(&mut self, key: &str, value: &str) {
+        self.envs.push((key.to_owned(), value.to_owned()));
+    }
+
     pub fn listen_on(&mut self, addr: SocketAddr) {
         self.listen = addr.to_string();
     }
