@@ -165,3 +165,149 @@ async fn operator_walkthrough_against_a_running_controller() {
     assert!(audit.contains("verifies"), "{audit}");
     running.shutdown().await;
 }
+
+/// The README's audit walkthrough: report (JSON and HTML), pubkey, offline
+/// verify of the genuine files and of tampered ones, usage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_walkthrough_against_a_running_controller() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = weftd::start(weftd::Config {
+        topology: repo().join("topologies/two-racks.yaml"),
+        intent: Some(repo().join("topologies/two-racks.intent.yaml")),
+        data_dir: dir.path().join("data"),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        metrics_listen: None,
+        simulate: true,
+        server_names: Vec::new(),
+    })
+    .await
+    .unwrap();
+    let endpoint = format!("https://{}", running.addr);
+    let pki = dir.path().join("data/pki");
+    let ctl = Ctl {
+        config: dir.path().join("contexts.json"),
+    };
+    for (role, name) in [("auditor", "auditor"), ("operator", "alpha")] {
+        ctl.ok(&[
+            "context",
+            "import",
+            pki.to_str().unwrap(),
+            "--role",
+            role,
+            "--name",
+            name,
+            "--endpoint",
+            &endpoint,
+        ])
+        .await;
+    }
+    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let key = ctl.ok(&["audit", "pubkey", "--context", "auditor"]).await;
+    assert!(key.starts_with("ed25519:"), "{key}");
+    std::fs::write(file("weft.pub"), &key).unwrap();
+
+    // The simulated agents connect just after the start: until then a
+    // report is incomplete (exit 8).
+    let mut code = None;
+    for _ in 0..50 {
+        let out = ctl
+            .run(&[
+                "audit",
+                "report",
+                "--context",
+                "auditor",
+                "-o",
+                &file("r.json"),
+            ])
+            .await;
+        code = out.status.code();
+        if code == Some(0) {
+            break;
+        }
+        assert_eq!(code, Some(8), "{}", String::from_utf8_lossy(&out.stderr));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(code, Some(0));
+    ctl.ok(&[
+        "audit",
+        "report",
+        "--context",
+        "auditor",
+        "-o",
+        &file("r.html"),
+    ])
+    .await;
+    let html = std::fs::read_to_string(file("r.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"));
+
+    for report in ["r.json", "r.html"] {
+        let ok = ctl
+            .ok(&[
+                "audit",
+                "verify",
+                &file(report),
+                "--pubkey",
+                &file("weft.pub"),
+            ])
+            .await;
+        assert!(ok.contains("ok:"), "{ok}");
+    }
+    // Without --pubkey: integrity only, and it says so.
+    let ok = ctl.ok(&["audit", "verify", &file("r.json")]).await;
+    assert!(ok.contains("--pubkey"), "{ok}");
+
+    // A flipped byte in the signed payload fails, naming the signature.
+    let mut envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(file("r.json")).unwrap()).unwrap();
+    let payload = envelope["payload"].as_str().unwrap().to_owned();
+    let mut flipped = payload.clone().into_bytes();
+    let i = flipped.len() / 2;
+    flipped[i] = if flipped[i] == b'A' { b'B' } else { b'A' };
+    envelope["payload"] = String::from_utf8(flipped).unwrap().into();
+    std::fs::write(file("bad.json"), serde_json::to_vec(&envelope).unwrap()).unwrap();
+    let out = ctl.run(&["audit", "verify", &file("bad.json")]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("FAILED"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An unreadable key is a usage error.
+    let out = ctl
+        .run(&[
+            "audit",
+            "verify",
+            &file("r.json"),
+            "--pubkey",
+            "ed25519:nope",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2));
+
+    // Usage: alpha's own statement; operators cannot ask for reports.
+    let usage = ctl
+        .ok(&[
+            "audit",
+            "usage",
+            "alpha",
+            "--context",
+            "operator-alpha",
+            "--format",
+            "json",
+        ])
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&usage).unwrap();
+    assert_eq!(v["operator"], "alpha", "{usage}");
+    let out = ctl
+        .run(&[
+            "audit",
+            "report",
+            "--context",
+            "operator-alpha",
+            "-o",
+            &file("x.json"),
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(5));
+    running.shutdown().await;
+}

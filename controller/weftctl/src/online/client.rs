@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tonic::Request;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use weft_proto::v1::audit_service_client::AuditServiceClient;
 use weft_proto::v1::fabric_service_client::FabricServiceClient;
 use weft_proto::v1::network_service_client::NetworkServiceClient;
 use weft_proto::v1::operator_service_client::OperatorServiceClient;
@@ -123,6 +124,11 @@ impl Session {
 
     pub async fn networks(&mut self) -> Result<NetworkServiceClient<Channel>, OnlineError> {
         Ok(NetworkServiceClient::new(self.channel().await?))
+    }
+
+    pub async fn audit(&mut self) -> Result<AuditServiceClient<Channel>, OnlineError> {
+        // Reports of large fabrics carry all their evidence.
+        Ok(AuditServiceClient::new(self.channel().await?).max_decoding_message_size(256 << 20))
     }
 
     pub async fn fabric(&mut self) -> Result<FabricServiceClient<Channel>, OnlineError> {

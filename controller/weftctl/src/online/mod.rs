@@ -5,7 +5,7 @@
 //! a stream of changes. Every mutation carries a fresh `request_id`, can be
 //! `--validate-only`, and (unless `--no-wait`) waits until the switches have
 //! programmed it. Also here, because they belong to the same workflow but
-//! need no controller: `audit-log verify`, contexts.
+//! need no controller: `audit-log verify`, `audit verify`, contexts.
 //!
 //! This layer decides nothing about the fabric: names are checked for shape
 //! only, and every verdict (valid, isolated, allowed) is the controller's.
@@ -21,6 +21,7 @@ mod names;
 mod network;
 mod operator;
 mod render;
+mod report;
 mod views;
 mod wait;
 
@@ -177,6 +178,13 @@ pub enum Command {
     /// Stream changes as they happen (after the existing resources).
     #[command(after_help = ONLINE_EXIT_CODES_HELP)]
     Watch(fabric::WatchArgs),
+    /// Signed isolation reports (report, pubkey, usage) and their offline
+    /// verification (verify).
+    #[command(after_help = report::REPORT_HELP)]
+    Audit {
+        #[command(subcommand)]
+        command: report::AuditCommand,
+    },
     /// The controller's audit log (offline).
     #[command(after_help = audit::AUDIT_HELP)]
     AuditLog {
@@ -189,6 +197,10 @@ pub fn run(command: &Command, out: &mut Out) -> anyhow::Result<Outcome> {
     let result = match command {
         Command::Context { output, command } => context_cmd::run(command, output.output, out),
         Command::AuditLog { command } => audit::run(command, out),
+        Command::Audit { command } => match report::run_offline(command, out) {
+            Some(result) => result,
+            None => block_on(report::run(command, out)),
+        },
         remote => block_on(run_remote(remote, out)),
     };
     finish(result, out)
@@ -220,7 +232,9 @@ async fn run_remote(command: &Command, out: &mut Out) -> Result<Outcome, OnlineE
         Command::Detach(args) => network::detach(args, out).await,
         Command::Status(args) => fabric::status(args, out).await,
         Command::Watch(args) => fabric::watch(args, out).await,
-        Command::Context { .. } | Command::AuditLog { .. } => Ok(Outcome::Ok),
+        Command::Context { .. } | Command::AuditLog { .. } | Command::Audit { .. } => {
+            Ok(Outcome::Ok)
+        }
     }
 }
 
