@@ -4,6 +4,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod lab;
 pub mod process;
 
 use std::net::SocketAddr;
