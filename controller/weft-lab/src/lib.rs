@@ -6,6 +6,8 @@
 //! recorded, so `weftctl lab down` removes it even after a crash.
 
 mod cmd;
+pub mod etcd;
+pub mod frames;
 pub mod lab;
 pub mod netns;
 pub mod ovs;

@@ -6,18 +6,23 @@
 //!
 //! What it does *not* do: it never looks inside a value. Keys are strings, values are
 //! opaque bytes; `weftd` owns every encoding, validation and the meaning of a revision.
-//! It holds no cache of decoded state, runs no tasks and speaks no network protocol.
+//! It holds no cache of decoded state. The embedded stores run no tasks; the etcd
+//! backend runs its client, lease keepalives and watches on a private runtime thread.
 //!
-//! The [`Store`] trait is storage-agnostic so that a replicated backend (etcd) can sit
-//! behind it later. Two implementations live here:
-//! - [`RedbStore`], the production store: one `weft.redb` file in a state directory;
+//! The [`Store`] trait is storage-agnostic. Three implementations live here:
+//! - [`RedbStore`], the default production store: one `weft.redb` file in a state
+//!   directory, for a single controller;
+//! - [`etcd::EtcdStore`], the replicated store for several controller replicas, with
+//!   the leader election and the fenced writes that keep a deposed leader from writing
+//!   (module [`etcd`]; it runs its own tokio runtime thread and speaks etcd's gRPC API);
 //! - [`MemoryStore`], an in-memory store for unit tests of the controller.
 //!
-//! Both share the commit rules in [`Commit::validate`] and the retention rules in
-//! [`StoreOptions`], so a test against [`MemoryStore`] predicts [`RedbStore`].
+//! All share the commit rules in [`Commit::validate`] and the retention rules in
+//! [`StoreOptions`], so a test against [`MemoryStore`] predicts the others.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+pub mod etcd;
 mod memory;
 mod redb_store;
 
@@ -183,6 +188,26 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Backend(String),
+    #[error("invalid store configuration: {0}")]
+    InvalidConfig(String),
+    /// A replicated store refused a write because this replica does not lead;
+    /// nothing was sent.
+    #[error(
+        "store {location}: this replica is not the leader, so it does not write; \
+         send the request to the leader"
+    )]
+    NotLeader { location: String },
+    /// The replicated store refused a write made with leadership that had already
+    /// ended (fencing token `token`); nothing was applied.
+    #[error(
+        "store {location}: write refused, leadership term {token} has ended \
+         (another replica leads now); nothing was applied"
+    )]
+    Fenced { location: String, token: u64 },
+    /// The replicated store cannot reach a quorum now; retry later. From a commit, the
+    /// outcome may be unknown (see `etcd`): reload before the next commit.
+    #[error("store {location} is unavailable: {reason}")]
+    Unavailable { location: String, reason: String },
 }
 
 /// The controller's durable state, whatever holds it.
