@@ -7,7 +7,9 @@
 //! entries](weft_pipeline::PipelineEntry), applies them through a
 //! [`Backend`], and acknowledges (or nacks with the error). It reports what
 //! the data plane really holds when asked, reconnects with jittered backoff,
-//! and refuses messages from an older controller epoch.
+//! and refuses messages from an older controller epoch. Given several
+//! controller replicas, it tries them in turn and follows a follower's
+//! `UNAVAILABLE` answer to the leader it names (`weft-leader` trailer).
 //!
 //! The session logic lives in [`session`] and is the same for every data
 //! plane; backends only turn entries into data-plane state. This crate ships
@@ -25,4 +27,4 @@ pub mod session;
 
 pub use backend::{ApplyStats, Backend, BackendError, Observed, SwitchContext};
 pub use memory::MemoryBackend;
-pub use session::{AgentConfig, AgentTls, SessionEvent, run};
+pub use session::{AgentConfig, AgentTls, LEADER_METADATA, SessionEvent, run};

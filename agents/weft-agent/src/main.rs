@@ -5,6 +5,7 @@
 //!            --pki /etc/weft/pki --backend ovs --ovs unix:/var/run/openvswitch/br-int.mgmt
 //! weft-agent --controller https://weftd.example:50051 --switch rack2-leaf \
 //!            --pki /etc/weft/pki --backend linux [--netns NAME]
+//! weft-agent --controller https://w1:50051,https://w2:50051,https://w3:50051 ...
 //! ```
 //!
 //! The agent's identity is `PKI/agent/SWITCH.pem` and `.key`; it trusts
@@ -32,10 +33,15 @@ enum BackendKind {
 #[command(
     name = "weft-agent",
     version,
-    about = "Weft switch agent: programs one leaf for weftd"
+    about = "Weft switch agent: programs one leaf for weftd",
+    // A flag given twice: the last one wins (a wrapper can append to a
+    // launcher's arguments, e.g. a replica list after a single controller).
+    args_override_self = true
 )]
 struct Args {
-    /// The controller, `https://HOST:PORT`.
+    /// The controller, `https://HOST:PORT`; for replicated controllers a
+    /// comma-separated list of every replica (a follower sends the agent
+    /// on to the leader).
     #[arg(long)]
     controller: String,
     /// The switch this agent programs, as named in the topology (and in
@@ -143,7 +149,7 @@ async fn connect_ovs(target: weft_agent::ovs::OvsTarget) -> Option<weft_agent::o
 }
 
 async fn serve<B: Backend>(config: AgentConfig, backend: B) {
-    tracing::info!(switch = %config.switch, backend = backend.kind(), controller = %config.endpoint, "agent starting");
+    tracing::info!(switch = %config.switch, backend = backend.kind(), controller = %config.endpoints.join(","), "agent starting");
     weft_agent::run(config, backend, shutdown_signal(), None).await;
     tracing::info!("agent stopped; data plane left as installed");
 }

@@ -43,8 +43,10 @@ impl std::fmt::Debug for AgentTls {
 /// How an agent reaches its controller.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// `https://HOST:PORT` of a `weftd`.
-    pub endpoint: String,
+    /// `https://HOST:PORT` of each `weftd` replica (one for a single
+    /// controller). The agent tries them in turn; a follower's answer
+    /// naming the leader sends it straight there.
+    pub endpoints: Vec<String>,
     /// The switch this agent programs (must match its certificate).
     pub switch: String,
     pub tls: AgentTls,
@@ -60,12 +62,28 @@ pub struct AgentConfig {
     /// How often the agent sends its read-back unasked (the controller
     /// also asks for it).
     pub report_interval: Duration,
+    /// A controller that answers no HTTP/2 ping for about this long is
+    /// taken for dead (crashed machine, frozen process) and the agent moves
+    /// on to the next replica.
+    pub dead_after: Duration,
 }
 
+/// The trailer a follower names the leader in (`HOST:PORT`, empty when no
+/// leader is known).
+pub const LEADER_METADATA: &str = "weft-leader";
+
 impl AgentConfig {
+    /// `endpoint` is one `https://HOST:PORT`, or several separated by
+    /// commas (the replicas of a controller); a missing scheme means
+    /// `https://`.
     pub fn new(endpoint: String, switch: String, tls: AgentTls) -> Self {
         AgentConfig {
-            endpoint,
+            endpoints: endpoint
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(with_scheme)
+                .collect(),
             switch,
             tls,
             keepalive: Duration::from_secs(10),
@@ -73,7 +91,75 @@ impl AgentConfig {
             backoff_max: Duration::from_secs(5),
             repair_interval: Duration::from_secs(2),
             report_interval: Duration::from_secs(10),
+            dead_after: Duration::from_secs(6),
         }
+    }
+}
+
+fn with_scheme(e: &str) -> String {
+    if e.contains("://") {
+        e.to_owned()
+    } else {
+        format!("https://{e}")
+    }
+}
+
+/// Where to go after a session ended with `result`: the leader a follower
+/// named, if it named one.
+fn leader_hint(result: &Result<(), SessionError>) -> Option<String> {
+    let Err(SessionError::Rpc(status)) = result else {
+        return None;
+    };
+    if status.code() != tonic::Code::Unavailable {
+        return None;
+    }
+    let leader = status
+        .metadata()
+        .get(LEADER_METADATA)?
+        .to_str()
+        .ok()?
+        .trim();
+    (!leader.is_empty()).then(|| with_scheme(leader))
+}
+
+/// The replicas an agent tries, and which one is next.
+#[derive(Debug)]
+struct Targets {
+    list: Vec<String>,
+    cursor: usize,
+    /// A leader named by a follower, tried before the list.
+    redirect: Option<String>,
+}
+
+impl Targets {
+    fn new(list: Vec<String>) -> Targets {
+        Targets {
+            list,
+            cursor: 0,
+            redirect: None,
+        }
+    }
+
+    fn current(&self) -> &str {
+        match &self.redirect {
+            Some(r) => r,
+            None => self.list.get(self.cursor).map_or("", String::as_str),
+        }
+    }
+
+    /// Moves on after a session ended; true when the next attempt starts
+    /// the list over (every replica was tried: time to back off).
+    fn advance(&mut self, hint: Option<String>) -> bool {
+        if let Some(leader) = hint {
+            self.redirect = Some(leader);
+            return false;
+        }
+        if self.redirect.take().is_some() {
+            // The named leader failed too: resume the list where it was.
+            return false;
+        }
+        self.cursor = (self.cursor + 1) % self.list.len().max(1);
+        self.cursor == 0
     }
 }
 
@@ -122,6 +208,8 @@ enum SessionError {
     StaleEpoch { got: u64, seen: u64 },
     #[error("controller protocol error: {0}")]
     Protocol(String),
+    #[error("the controller did not open a session within {0:?}")]
+    Timeout(Duration),
 }
 
 /// What survives reconnects.
@@ -160,11 +248,14 @@ pub async fn run<B: Backend>(
     };
     tokio::pin!(shutdown);
     let mut backoff = config.backoff_min;
+    let mut targets = Targets::new(config.endpoints.clone());
     loop {
+        let endpoint = targets.current().to_owned();
         let result = tokio::select! {
             () = &mut shutdown => return backend,
-            r = session(&config, &mut backend, &mut state, &emit) => r,
+            r = session(&config, &endpoint, &mut backend, &mut state, &emit) => r,
         };
+        let hint = leader_hint(&result);
         let reason = match result {
             Ok(()) => "session ended".to_owned(),
             Err(e) => e.to_string(),
@@ -173,10 +264,17 @@ pub async fn run<B: Backend>(
             // The controller answered: start the backoff over.
             backoff = config.backoff_min;
         }
-        tracing::info!(switch = %config.switch, %reason, "agent session closed; reconnecting");
+        tracing::info!(switch = %config.switch, %endpoint, %reason, leader = ?hint, "agent session closed; reconnecting");
         emit(SessionEvent::Disconnected { reason });
-        let wait = jitter(backoff);
-        backoff = (backoff * 2).min(config.backoff_max);
+        // Another replica may answer at once; only a full round of
+        // failures backs off further.
+        let wait = if targets.advance(hint) {
+            let w = jitter(backoff);
+            backoff = (backoff * 2).min(config.backoff_max);
+            w
+        } else {
+            jitter(config.backoff_min)
+        };
         // Headless: while the controller is away the data plane keeps the
         // last desired state, repaired as usual.
         let resume = tokio::time::sleep(wait);
@@ -235,7 +333,7 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(rand::rng().random_range(0.5..1.5))
 }
 
-async fn connect(config: &AgentConfig) -> Result<Channel, SessionError> {
+async fn connect(config: &AgentConfig, endpoint: &str) -> Result<Channel, SessionError> {
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(&config.tls.ca_pem))
         .identity(Identity::from_pem(
@@ -243,22 +341,25 @@ async fn connect(config: &AgentConfig) -> Result<Channel, SessionError> {
             &config.tls.key_pem,
         ))
         .domain_name(config.tls.server_name.clone());
-    Ok(Channel::from_shared(config.endpoint.clone())
-        .map_err(|e| SessionError::Protocol(format!("bad endpoint: {e}")))?
+    let ping = config.dead_after / 2;
+    Ok(Channel::from_shared(endpoint.to_owned())
+        .map_err(|e| SessionError::Protocol(format!("bad endpoint {endpoint:?}: {e}")))?
         .tls_config(tls)?
-        .connect_timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_secs(5).min(config.dead_after))
+        .http2_keep_alive_interval(ping)
+        .keep_alive_timeout(ping)
+        .keep_alive_while_idle(true)
         .connect()
         .await?)
 }
 
 async fn session<B: Backend>(
     config: &AgentConfig,
+    endpoint: &str,
     backend: &mut B,
     state: &mut AgentState,
     emit: &impl Fn(SessionEvent),
 ) -> Result<(), SessionError> {
-    let channel = connect(config).await?;
-    let mut client = AgentServiceClient::new(channel);
     let (tx, rx) = mpsc::channel::<SessionRequest>(64);
     let hello = Up::Hello(AgentHello {
         switch: config.switch.clone(),
@@ -268,7 +369,16 @@ async fn session<B: Backend>(
         agent_version: env!("CARGO_PKG_VERSION").to_owned(),
     });
     send(&tx, hello).await?;
-    let mut inbound = client.session(ReceiverStream::new(rx)).await?.into_inner();
+    // A frozen controller accepts TCP connections (the kernel does) but
+    // never finishes a handshake: bound the whole opening, not just TCP.
+    let open = async {
+        let channel = connect(config, endpoint).await?;
+        let mut client = AgentServiceClient::new(channel);
+        Ok::<_, SessionError>(client.session(ReceiverStream::new(rx)).await?.into_inner())
+    };
+    let mut inbound = tokio::time::timeout(config.dead_after, open)
+        .await
+        .map_err(|_| SessionError::Timeout(config.dead_after))??;
     let mut keepalive = tokio::time::interval(config.keepalive);
     keepalive.tick().await;
     let mut repair = repair_timer(config);
@@ -491,4 +601,64 @@ fn snapshot_context(
     };
     state.ctx = Some(ctx.clone());
     Ok(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_lists_split_and_get_a_scheme() {
+        let tls = AgentTls {
+            ca_pem: Vec::new(),
+            cert_pem: Vec::new(),
+            key_pem: Vec::new(),
+            server_name: "localhost".into(),
+        };
+        let c = AgentConfig::new("https://a:1, b:2,,https://c:3".into(), "leaf".into(), tls);
+        assert_eq!(c.endpoints, ["https://a:1", "https://b:2", "https://c:3"]);
+    }
+
+    fn unavailable(leader: Option<&str>) -> Result<(), SessionError> {
+        let mut s = tonic::Status::unavailable("not the leader");
+        if let Some(l) = leader {
+            s.metadata_mut().insert(LEADER_METADATA, l.parse().unwrap());
+        }
+        Err(SessionError::Rpc(s))
+    }
+
+    #[test]
+    fn a_named_leader_is_tried_next() {
+        assert_eq!(
+            leader_hint(&unavailable(Some("10.0.0.3:50051"))),
+            Some("https://10.0.0.3:50051".to_owned())
+        );
+        assert_eq!(leader_hint(&unavailable(Some(""))), None);
+        assert_eq!(leader_hint(&unavailable(None)), None);
+        let other = Err(SessionError::Rpc(tonic::Status::internal("x")));
+        assert_eq!(leader_hint(&other), None);
+        assert_eq!(leader_hint(&Ok(())), None);
+    }
+
+    #[test]
+    fn targets_rotate_and_follow_redirects() {
+        let mut t = Targets::new(vec![
+            "https://a".into(),
+            "https://b".into(),
+            "https://c".into(),
+        ]);
+        assert_eq!(t.current(), "https://a");
+        assert!(!t.advance(None));
+        assert_eq!(t.current(), "https://b");
+        assert!(!t.advance(Some("https://c".into())));
+        assert_eq!(t.current(), "https://c");
+        // The named leader fails: back to the list where it was.
+        assert!(!t.advance(None));
+        assert_eq!(t.current(), "https://b");
+        assert!(!t.advance(None));
+        assert_eq!(t.current(), "https://c");
+        // A full round without an answer: back off.
+        assert!(t.advance(None));
+        assert_eq!(t.current(), "https://a");
+    }
 }

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, bail};
@@ -23,10 +24,12 @@ use weft_model::{Effect, Intent, IntentChange, Topology};
 use weft_pki::Principal;
 use weft_proto::entry_to_wire;
 use weft_proto::v1::{self as pb, session_response, watch_response};
-use weft_store::{Commit, Store};
+use weft_store::etcd::Fence;
+use weft_store::{Commit, EventsSince, Store, StoreError};
 
 use crate::convert;
 use crate::core::{Core, LoadedTopology, Pending, refusal_status};
+use crate::ha::Role;
 use crate::metrics::Metrics;
 use crate::records;
 use crate::sessions::Sessions;
@@ -70,17 +73,39 @@ pub struct Controller {
     audit: Mutex<AuditChain>,
     audit_file: PathBuf,
     events: broadcast::Sender<Arc<EventBatch>>,
-    pub epoch: u64,
+    /// The epoch this controller serves agents with: its own while it
+    /// leads, the store's last one while it follows.
+    epoch: AtomicU64,
     pub metrics: Metrics,
     /// Set when the server drains: long-lived streams (watches, agent
     /// sessions) end so that graceful shutdown does not wait on them.
     closing: tokio::sync::watch::Sender<bool>,
+    /// Leader or follower (see [`crate::ha`]); a controller on the embedded
+    /// store always leads.
+    role: tokio::sync::watch::Sender<Role>,
+    /// The election's fence when replicated: leadership also ends, for
+    /// writes and agent sessions, the moment the lease may have expired by
+    /// this replica's clock, before the role machine hears of it.
+    fence: Option<Fence>,
+    /// A commit's outcome is unknown (the store became unreachable during
+    /// it): reload the state before the next commit.
+    stale: AtomicBool,
+    /// What a replica seeds an empty store with when it takes office.
+    seed: Option<Seed>,
+}
+
+/// The topology file and intent file a replica was started with.
+#[derive(Debug, Clone)]
+struct Seed {
+    topology: (Topology, String),
+    initial: Option<IntentSpec>,
 }
 
 impl std::fmt::Debug for Controller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Controller")
-            .field("epoch", &self.epoch)
+            .field("epoch", &self.epoch())
+            .field("role", &*self.role.borrow())
             .finish_non_exhaustive()
     }
 }
@@ -108,6 +133,152 @@ pub fn digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The state read back from a store.
+struct Restored {
+    core: Core,
+    chain: AuditChain,
+    /// The store's last epoch.
+    epoch: u64,
+    stored_topology: Option<Vec<u8>>,
+}
+
+/// Which topology wins when the store holds one that differs from the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TopologySource {
+    /// The file (one controller: editing the file and restarting is how
+    /// the topology changes).
+    File,
+    /// The store (replicas: a file that differs would otherwise turn every
+    /// failover into a topology change; the file only seeds an empty store).
+    Stored,
+}
+
+/// Reads the store into a [`Core`] on the chosen topology.
+fn restore(
+    store: &dyn Store,
+    file: &(Topology, String),
+    source: TopologySource,
+) -> anyhow::Result<Restored> {
+    let state = store.load().context("reading the store")?;
+    let (spec, revs) = records::intent_spec(&state.resources)?;
+    let stored = state.meta.get(META_TOPOLOGY);
+    let (topo, yaml) = match stored {
+        Some(bytes) if bytes.as_slice() != file.1.as_bytes() => match source {
+            TopologySource::File => {
+                tracing::warn!("the topology file differs from the stored one; adopting the file");
+                file.clone()
+            }
+            TopologySource::Stored => {
+                let yaml =
+                    String::from_utf8(bytes.clone()).context("the stored topology is not UTF-8")?;
+                let topo = weft_config::parse_topology("stored topology", &yaml)
+                    .map_err(|d| anyhow::anyhow!("the stored topology does not parse: {d}"))?;
+                (topo, yaml)
+            }
+        },
+        _ => file.clone(),
+    };
+    let intent = Intent::from_spec(&topo, &spec).map_err(|v| {
+        anyhow::anyhow!(
+            "the stored intent is not valid on this topology ({} problem(s)): {}",
+            v.len(),
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })?;
+    let core = Core::new(
+        LoadedTopology::new(topo, &yaml),
+        intent,
+        state.revision,
+        revs,
+    );
+    if !core.isolated() {
+        bail!(
+            "the stored intent does not verify as isolated on this topology; refusing to serve it"
+        );
+    }
+    let chain = match &state.audit_head {
+        None => AuditChain::genesis(),
+        Some((_, bytes)) => {
+            let line = String::from_utf8_lossy(bytes);
+            AuditChain::resume(&AuditRecord::from_line(&line)?)?
+        }
+    };
+    Ok(Restored {
+        core,
+        chain,
+        epoch: state.epoch,
+        stored_topology: stored.cloned(),
+    })
+}
+
+/// Stores the topology if the store lacks it (or, with
+/// [`TopologySource::File`], holds another), and seeds `initial` intent
+/// into an empty store: one commit, audited.
+fn settle(store: &dyn Store, r: &mut Restored, initial: Option<&IntentSpec>) -> anyhow::Result<()> {
+    let core = &mut r.core;
+    let yaml = core.topology.yaml.to_string();
+    let mut commit = Commit::new(core.revision);
+    let mut dirty = r.stored_topology.as_deref() != Some(yaml.as_bytes());
+    commit
+        .meta_puts
+        .push((META_TOPOLOGY.into(), yaml.clone().into_bytes()));
+    let mut chain = r.chain.clone();
+    if core.revision == 0
+        && let Some(initial) = initial
+    {
+        let rev = 1;
+        let seeded = Intent::from_spec(core.topo(), initial).map_err(|v| {
+            anyhow::anyhow!(
+                "the intent file is invalid: {}",
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })?;
+        let effects = seed_effects(&seeded);
+        for (key, rec) in records::writes_for(core.topo(), &seeded, &effects, rev) {
+            if let Some(rec) = rec {
+                core.revs.insert(key.clone(), rev);
+                commit.puts.push((key, rec.encode()));
+            }
+        }
+        let loaded = core.topology.clone();
+        *core = Core::new(loaded, seeded, core.revision, core.revs.clone());
+        if !core.isolated() {
+            bail!("the intent file does not verify as isolated; refusing to load it");
+        }
+        // Loading intent is a mutation like any other: audit it.
+        let record = chain.append(AuditEntry {
+            time: now(),
+            principal: "weftd --intent".to_owned(),
+            method: "seed".to_owned(),
+            resource: String::new(),
+            outcome: Outcome::Ok.as_str().to_owned(),
+            code: "OK".to_owned(),
+            request_id: String::new(),
+            revision: rev,
+        });
+        commit
+            .audit
+            .push((record.seq, record.to_line().into_bytes()));
+        dirty = true;
+    }
+    if dirty {
+        core.revision = store.commit(commit).context("storing the topology")?;
+        r.chain = chain;
+        r.stored_topology = Some(yaml.into_bytes());
+    }
+    Ok(())
+}
+
+fn gauge(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
 impl Controller {
     /// Opens the controller on `store`: restores intent, adopts `topology`
     /// (which must accept the stored intent), seeds `initial` intent into an
@@ -118,110 +289,300 @@ impl Controller {
         initial: Option<IntentSpec>,
         audit_file: PathBuf,
     ) -> anyhow::Result<Controller> {
-        let state = store.load().context("reading the store")?;
-        let (spec, revs) = records::intent_spec(&state.resources)?;
-        let (topo, yaml) = topology;
-        if let Some(stored) = state.meta.get(META_TOPOLOGY)
-            && stored.as_slice() != yaml.as_bytes()
-        {
-            tracing::warn!("the topology file differs from the stored one; adopting the file");
-        }
-        let intent = Intent::from_spec(&topo, &spec).map_err(|v| {
-            anyhow::anyhow!(
-                "the stored intent is not valid on this topology ({} problem(s)): {}",
-                v.len(),
-                v.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )
-        })?;
-        let loaded = LoadedTopology::new(topo, &yaml);
-        let mut core = Core::new(loaded, intent, state.revision, revs);
-        if !core.isolated() {
-            bail!(
-                "the stored intent does not verify as isolated on this topology; refusing to serve it"
-            );
-        }
+        let mut restored = restore(&*store, &topology, TopologySource::File)?;
         let epoch = store
             .begin_epoch()
             .context("starting a new controller epoch")?;
-        let mut chain = match &state.audit_head {
-            None => AuditChain::genesis(),
-            Some((_, bytes)) => {
-                let line = String::from_utf8_lossy(bytes);
-                AuditChain::resume(&AuditRecord::from_line(&line)?)?
-            }
-        };
-        // Store the topology if it changed, and seed the initial intent.
-        let mut commit = Commit::new(state.revision);
-        let mut dirty = state.meta.get(META_TOPOLOGY).map(Vec::as_slice) != Some(yaml.as_bytes());
-        commit
-            .meta_puts
-            .push((META_TOPOLOGY.into(), yaml.clone().into_bytes()));
-        if state.revision == 0
-            && let Some(initial) = initial
-        {
-            let rev = 1;
-            let seeded = Intent::from_spec(core.topo(), &initial).map_err(|v| {
-                anyhow::anyhow!(
-                    "the intent file is invalid: {}",
-                    v.iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )
-            })?;
-            let effects = seed_effects(&seeded);
-            for (key, rec) in records::writes_for(core.topo(), &seeded, &effects, rev) {
-                if let Some(rec) = rec {
-                    core.revs.insert(key.clone(), rev);
-                    commit.puts.push((key, rec.encode()));
-                }
-            }
-            let loaded = core.topology.clone();
-            core = Core::new(loaded, seeded, state.revision, core.revs.clone());
-            if !core.isolated() {
-                bail!("the intent file does not verify as isolated; refusing to load it");
-            }
-            // Loading intent is a mutation like any other: audit it.
-            let record = chain.append(AuditEntry {
-                time: now(),
-                principal: "weftd --intent".to_owned(),
-                method: "seed".to_owned(),
-                resource: String::new(),
-                outcome: Outcome::Ok.as_str().to_owned(),
-                code: "OK".to_owned(),
-                request_id: String::new(),
-                revision: rev,
-            });
-            commit
-                .audit
-                .push((record.seq, record.to_line().into_bytes()));
-            dirty = true;
-        }
-        if dirty {
-            core.revision = store.commit(commit).context("storing the topology")?;
-        }
+        settle(&*store, &mut restored, initial.as_ref())?;
         repair_audit_file(&*store, &audit_file)?;
+        Ok(Controller::assemble(
+            store,
+            restored,
+            epoch,
+            audit_file,
+            Role::sole(),
+            None,
+            None,
+        ))
+    }
+
+    /// Opens a replica on a shared store as a follower: it reads the store
+    /// (the stored topology wins over `topology`, which only seeds an empty
+    /// store) and writes nothing until
+    /// [`take_office`](Self::take_office).
+    pub fn open_replica(
+        store: Arc<dyn Store>,
+        topology: (Topology, String),
+        initial: Option<IntentSpec>,
+        audit_file: PathBuf,
+        fence: Fence,
+    ) -> anyhow::Result<Controller> {
+        let restored = restore(&*store, &topology, TopologySource::Stored)?;
+        let epoch = restored.epoch;
+        Ok(Controller::assemble(
+            store,
+            restored,
+            epoch,
+            audit_file,
+            Role::default(),
+            Some(fence),
+            Some(Seed { topology, initial }),
+        ))
+    }
+
+    fn assemble(
+        store: Arc<dyn Store>,
+        restored: Restored,
+        epoch: u64,
+        audit_file: PathBuf,
+        role: Role,
+        fence: Option<Fence>,
+        seed: Option<Seed>,
+    ) -> Controller {
+        let Restored { core, chain, .. } = restored;
         let sessions = Sessions::default();
         sessions.reset(&core.topology.programmed_switches(), core.revision);
         let metrics = Metrics::new();
-        metrics.epoch.set(i64::try_from(epoch).unwrap_or(i64::MAX));
-        metrics
-            .revision
-            .set(i64::try_from(core.revision).unwrap_or(i64::MAX));
-        Ok(Controller {
+        metrics.epoch.set(gauge(epoch));
+        metrics.revision.set(gauge(core.revision));
+        metrics.leader.set(i64::from(role.term.is_some()));
+        Controller {
             core: Mutex::new(core),
             store,
             sessions,
             audit: Mutex::new(chain),
             audit_file,
             events: broadcast::channel(1024).0,
-            epoch,
+            epoch: AtomicU64::new(epoch),
             metrics,
             closing: tokio::sync::watch::channel(false).0,
+            role: tokio::sync::watch::channel(role).0,
+            fence,
+            stale: AtomicBool::new(false),
+            seed,
+        }
+    }
+
+    /// The epoch agents are sent.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// The store revision this controller's state is at.
+    pub async fn revision(&self) -> u64 {
+        self.core.lock().await.revision
+    }
+
+    /// The term this replica leads (its fencing token), if it has taken
+    /// office.
+    pub fn term(&self) -> Option<u64> {
+        self.role.borrow().term
+    }
+
+    /// The leader's advertised address, as last known.
+    pub fn leader(&self) -> Option<String> {
+        self.role.borrow().leader.clone()
+    }
+
+    pub(crate) fn set_leader(&self, leader: Option<String>) {
+        self.role.send_if_modified(|r| {
+            let changed = r.leader != leader;
+            r.leader = leader;
+            changed
+        });
+    }
+
+    /// True while this controller may write and talk to agents.
+    pub fn leading(&self) -> bool {
+        self.term().is_some() && self.fence.as_ref().is_none_or(|f| f.current().is_some())
+    }
+
+    /// `Ok` while this controller leads, else the follower's answer.
+    pub fn ensure_leading(&self) -> Result<(), Status> {
+        if self.leading() {
+            Ok(())
+        } else {
+            Err(crate::ha::not_leader(self.leader().as_deref()))
+        }
+    }
+
+    /// Resolves when the term that `epoch` belongs to is over (leadership
+    /// lost, or a new term begun).
+    pub fn term_ended(&self, epoch: u64) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.role.subscribe();
+        let term = rx.borrow().term;
+        let current = self.epoch();
+        async move {
+            if current != epoch || term.is_none() {
+                return;
+            }
+            let _ = rx.wait_for(|r| r.term != term).await;
+        }
+    }
+
+    /// Takes office as leader of term `token`: reloads the state, begins a
+    /// new epoch (a fenced write: a replica that is no longer the leader
+    /// fails here), seeds an empty store, repairs the audit log file, and
+    /// from then on accepts mutations and agent sessions.
+    pub async fn take_office(&self, token: u64) -> anyhow::Result<()> {
+        let mut core = self.core.lock().await;
+        let mut chain = self.audit.lock().await;
+        let store = Arc::clone(&self.store);
+        let seed = self.seed.clone();
+        let audit_file = self.audit_file.clone();
+        let previous = core.revision;
+        let (restored, epoch, missed) = tokio::task::spawn_blocking(move || {
+            let file = match &seed {
+                Some(s) => s.topology.clone(),
+                None => bail!("only a replica takes office"),
+            };
+            let mut restored = restore(&*store, &file, TopologySource::Stored)?;
+            let epoch = store
+                .begin_epoch()
+                .context("starting a new controller epoch")?;
+            settle(
+                &*store,
+                &mut restored,
+                seed.as_ref().and_then(|s| s.initial.as_ref()),
+            )?;
+            repair_audit_file(&*store, &audit_file)?;
+            // Commits this replica had not followed yet: its watchers get
+            // their events (best effort: they are not needed to serve).
+            let missed = match store.events_since(previous) {
+                Ok(EventsSince::Events(e)) => e,
+                _ => Vec::new(),
+            };
+            Ok((restored, epoch, missed))
         })
+        .await
+        .context("taking office")??;
+        let Restored {
+            core: new_core,
+            chain: new_chain,
+            ..
+        } = restored;
+        *core = new_core;
+        *chain = new_chain;
+        self.publish_stored_events(missed, previous, core.revision);
+        self.stale.store(false, Ordering::SeqCst);
+        self.epoch.store(epoch, Ordering::SeqCst);
+        self.sessions.close_all();
+        self.sessions
+            .reset(&core.topology.programmed_switches(), core.revision);
+        self.metrics.epoch.set(gauge(epoch));
+        self.metrics.revision.set(gauge(core.revision));
+        self.metrics.leader.set(1);
+        self.role.send_modify(|r| r.term = Some(token));
+        Ok(())
+    }
+
+    /// Leaves office: refuses mutations and closes agent sessions (agents
+    /// reconnect and are sent to the new leader).
+    pub async fn step_down(&self) {
+        let _core = self.core.lock().await;
+        self.role.send_modify(|r| r.term = None);
+        self.sessions.close_all();
+        self.stale.store(true, Ordering::SeqCst);
+        self.metrics.leader.set(0);
+    }
+
+    /// A follower's refresh after the leader committed: reloads the state
+    /// and passes the revisions' events to watchers. A leader ignores it
+    /// (its own state is the store's).
+    pub async fn follow(&self, update: weft_store::etcd::StoreUpdate) {
+        if self.term().is_some() {
+            return;
+        }
+        let mut core = self.core.lock().await;
+        if update.revision <= core.revision || self.term().is_some() {
+            return;
+        }
+        let store = Arc::clone(&self.store);
+        let file = (core.topo().clone(), core.topology.yaml.to_string());
+        let restored =
+            tokio::task::spawn_blocking(move || restore(&*store, &file, TopologySource::Stored))
+                .await;
+        let restored = match restored {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "could not follow the leader's commit"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not follow the leader's commit");
+                return;
+            }
+        };
+        let previous = core.revision;
+        let topology_changed = restored.core.topology.digest != core.topology.digest;
+        *core = restored.core;
+        self.epoch.store(restored.epoch, Ordering::SeqCst);
+        self.metrics.epoch.set(gauge(restored.epoch));
+        self.metrics.revision.set(gauge(core.revision));
+        if topology_changed {
+            self.sessions
+                .reset(&core.topology.programmed_switches(), core.revision);
+        }
+        if let EventsSince::Events(events) = update.events {
+            self.publish_stored_events(events, previous, core.revision);
+        }
+    }
+
+    /// Passes stored events of the revisions in `(after, upto]` to
+    /// watchers, one batch per revision (the caller holds the state lock).
+    fn publish_stored_events(&self, events: Vec<(u64, Vec<u8>)>, after: u64, upto: u64) {
+        let mut batches: BTreeMap<u64, Vec<pb::WatchResponse>> = BTreeMap::new();
+        for (rev, bytes) in events {
+            if rev <= after || rev > upto {
+                continue;
+            }
+            if let Ok(e) = pb::WatchResponse::decode(bytes.as_slice()) {
+                batches.entry(rev).or_default().push(e);
+            }
+        }
+        for (revision, events) in batches {
+            let _ = self.events.send(Arc::new(EventBatch { revision, events }));
+        }
+    }
+
+    /// After a commit that failed (its outcome unknown when the store
+    /// became unreachable), reads the state back before the next commit:
+    /// the commit may have landed, and the next one must build on it.
+    async fn reload_if_stale(&self, core: &mut Core) -> Result<(), Status> {
+        if !self.stale.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut chain = self.audit.lock().await;
+        let store = Arc::clone(&self.store);
+        let file = (core.topo().clone(), core.topology.yaml.to_string());
+        let restored =
+            tokio::task::spawn_blocking(move || restore(&*store, &file, TopologySource::Stored))
+                .await
+                .map_err(|e| crate::errors::store_failed(&e))?;
+        let restored = restored.map_err(|e| match e.downcast_ref::<StoreError>() {
+            Some(se) => crate::ha::store_status(se, self.leader().as_deref()),
+            None => crate::errors::store_failed(&format!("{e:#}")),
+        })?;
+        let moved = restored.core.revision != core.revision;
+        *core = restored.core;
+        *chain = restored.chain;
+        self.stale.store(false, Ordering::SeqCst);
+        if moved {
+            tracing::info!(
+                revision = core.revision,
+                "reloaded the state after an unconfirmed commit"
+            );
+            self.sessions
+                .reset(&core.topology.programmed_switches(), core.revision);
+            self.sessions
+                .resnapshot_all(|name, generation| self.snapshot(core, name, generation));
+            self.sessions.set_revision(core.revision);
+            self.metrics.revision.set(gauge(core.revision));
+        }
+        Ok(())
     }
 
     /// Ends every watch and agent session (agents reconnect to whoever
@@ -256,6 +617,16 @@ impl Controller {
         &*self.store
     }
 
+    /// The audit log's head: how many records, and the last one's hash.
+    pub async fn audit_head(&self) -> Option<weft_report::AuditHead> {
+        let chain = self.audit.lock().await;
+        let records = chain.next_seq().saturating_sub(1);
+        (records > 0).then(|| weft_report::AuditHead {
+            records,
+            head: chain.head().to_owned(),
+        })
+    }
+
     /// Records a denial in the audit log (and returns the status to send).
     /// The record is written by a task of its own, so a caller that gives
     /// up (deadline, reset) cannot interrupt it half way.
@@ -275,6 +646,19 @@ impl Controller {
 
     async fn deny_inner(&self, principal: &str, method: &str, resource: &str, code: tonic::Code) {
         self.metrics.denials.inc();
+        if !self.leading() {
+            // Only the leader appends to the shared, hash-chained log: a
+            // follower's chain head is not current. Its denials go to its
+            // own log output instead (see docs/ha.md).
+            tracing::warn!(
+                principal = %bounded(principal),
+                method = %bounded(method),
+                resource = %bounded(resource),
+                code = code_name(code),
+                "request denied (this replica follows: not in the audit log)"
+            );
+            return;
+        }
         let mut chain = self.audit.lock().await;
         let mut next = chain.clone();
         let record = next.append(AuditEntry {
@@ -333,6 +717,8 @@ impl Controller {
     ) -> Result<M, Status> {
         let started = Instant::now();
         let mut core = self.core.lock().await;
+        self.ensure_leading()?;
+        self.reload_if_stale(&mut core).await?;
         let request_key = if call.request_id.is_empty() {
             None
         } else {
@@ -384,7 +770,7 @@ impl Controller {
             };
             commit.request = Some((key.clone(), serde_json::to_vec(&rec).unwrap_or_default()));
         }
-        if let Err(why) = self.durable(commit, &call, rev).await {
+        if let Err(status) = self.durable(commit, &call, rev).await {
             for (k, old) in old_revs {
                 match old {
                     Some(r) => core.revs.insert(k, r),
@@ -392,7 +778,7 @@ impl Controller {
                 };
             }
             core.undo(pending);
-            return Err(crate::errors::store_failed(&why));
+            return Err(status);
         }
         core.revision = rev;
         self.push_deltas(&core, &pending, rev);
@@ -413,7 +799,9 @@ impl Controller {
 
     /// Commits `commit` with the call's audit record; on success the audit
     /// chain advances and the record is appended to the log file.
-    async fn durable(&self, mut commit: Commit, call: &Call, rev: u64) -> Result<(), String> {
+    /// A failed commit marks the state stale (its outcome may be unknown)
+    /// and answers with the status for the store's error.
+    async fn durable(&self, mut commit: Commit, call: &Call, rev: u64) -> Result<(), Status> {
         let mut chain = self.audit.lock().await;
         let mut next = chain.clone();
         let record = next.append(AuditEntry {
@@ -433,13 +821,16 @@ impl Controller {
         match tokio::task::spawn_blocking(move || store.commit(commit)).await {
             Ok(Ok(r)) if r == rev => {}
             other => {
-                let why = match other {
-                    Ok(Ok(r)) => format!("store revision {r}, expected {rev}"),
-                    Ok(Err(e)) => e.to_string(),
-                    Err(e) => e.to_string(),
+                self.stale.store(true, Ordering::SeqCst);
+                let status = match other {
+                    Ok(Ok(r)) => {
+                        crate::errors::store_failed(&format!("store revision {r}, expected {rev}"))
+                    }
+                    Ok(Err(e)) => crate::ha::store_status(&e, self.leader().as_deref()),
+                    Err(e) => crate::errors::store_failed(&e),
                 };
-                tracing::error!(error = %why, "store commit failed; change undone");
-                return Err(why);
+                tracing::error!(error = %status.message(), "store commit failed; change undone");
+                return Err(status);
             }
         }
         *chain = next;
@@ -474,6 +865,8 @@ impl Controller {
         let topo = weft_config::parse_topology("request.yaml", yaml)
             .map_err(|d| crate::errors::bad_field("yaml", format!("{d:?}")))?;
         let mut core = self.core.lock().await;
+        self.ensure_leading()?;
+        self.reload_if_stale(&mut core).await?;
         // A retry of an applied change gets its answer, whatever changed since.
         let request_key = (!call.request_id.is_empty())
             .then(|| format!("{}\n{}", call.principal.uri(), call.request_id));
@@ -534,9 +927,7 @@ impl Controller {
             };
             commit.request = Some((key.clone(), serde_json::to_vec(&rec).unwrap_or_default()));
         }
-        self.durable(commit, &call, rev)
-            .await
-            .map_err(|why| crate::errors::store_failed(&why))?;
+        self.durable(commit, &call, rev).await?;
         new.revision = rev;
         *core = new;
         self.sessions
@@ -554,7 +945,7 @@ impl Controller {
         let Some(bytes) = self
             .store
             .request(key)
-            .map_err(|e| Status::internal(format!("store read failed: {e}")))?
+            .map_err(|e| crate::ha::store_status(&e, self.leader().as_deref()))?
         else {
             return Ok(None);
         };
@@ -576,7 +967,7 @@ impl Controller {
     fn push_deltas(&self, core: &Core, pending: &Pending, rev: u64) {
         for (&sw, d) in &pending.delta.switches {
             let name = core.topo().switch(sw).name.to_string();
-            let epoch = self.epoch;
+            let epoch = self.epoch();
             self.sessions
                 .advance(&name, rev, |from| pb::SessionResponse {
                     epoch,
@@ -594,7 +985,7 @@ impl Controller {
     /// state lock by the caller).
     pub fn snapshot(&self, core: &Core, switch: &str, generation: u64) -> pb::SessionResponse {
         pb::SessionResponse {
-            epoch: self.epoch,
+            epoch: self.epoch(),
             message: Some(session_response::Message::Snapshot(pb::Snapshot {
                 generation,
                 topology_yaml: core.topology.yaml.to_string(),

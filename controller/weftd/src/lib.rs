@@ -16,11 +16,14 @@ pub mod controller;
 pub mod convert;
 pub mod core;
 pub mod errors;
+pub mod ha;
 pub mod metrics;
 pub mod names;
 pub mod records;
+pub mod reports;
 pub mod server;
 pub mod sessions;
 pub mod simulate;
+pub mod traffic;
 
-pub use server::{Config, Running, run, start};
+pub use server::{Config, Running, run, start, start_with_store};

@@ -30,6 +30,20 @@ struct Args {
     /// Extra DNS names or IP addresses for the server certificate.
     #[arg(long = "server-name")]
     server_names: Vec<String>,
+    /// Where intent lives: `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]` runs
+    /// this process as one replica of several on an etcd cluster (leader
+    /// election, fenced writes; see docs/ha.md). Default: the embedded
+    /// store in --data-dir.
+    #[arg(long)]
+    store: Option<String>,
+    /// With an etcd store: the HOST:PORT other replicas tell clients and
+    /// agents to reach this one at (default: the bound --listen address).
+    #[arg(long, requires = "store")]
+    advertise: Option<String>,
+    /// With an etcd store: the leader lease's TTL in whole seconds; a
+    /// leader that dies is replaced after about this long.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    lease_ttl: u64,
 }
 
 #[tokio::main]
@@ -52,7 +66,20 @@ async fn main() -> anyhow::Result<()> {
         simulate: a.simulate,
         server_names: a.server_names,
     };
-    let running = weftd::start(config).await?;
+    let store = match a.store {
+        None => weftd::ha::StoreConfig::Embedded,
+        Some(url) if url.starts_with("etcd://") => {
+            weftd::ha::StoreConfig::Etcd(weftd::ha::EtcdReplica {
+                url,
+                advertise: a.advertise,
+                lease_ttl: std::time::Duration::from_secs(a.lease_ttl),
+            })
+        }
+        Some(other) => anyhow::bail!(
+            "--store {other:?}: expected etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (omit --store for the embedded store)"
+        ),
+    };
+    let running = weftd::start_with_store(config, store).await?;
     let pki = a.data_dir.join("pki");
     tracing::info!(
         "credentials in {}: ca.pem, admin/admin.pem, auditor/auditor.pem, operator/NAME.pem (see docs/weftd.md)",

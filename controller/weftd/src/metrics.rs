@@ -21,6 +21,10 @@ pub struct Metrics {
     pub epoch: Gauge,
     pub agent_sessions: Gauge,
     pub programmed_revision: Gauge,
+    /// 1 while this replica leads (always, on the embedded store).
+    pub leader: Gauge,
+    /// Changes of the leader this replica has observed.
+    pub leader_changes: Counter,
 }
 
 impl Default for Metrics {
@@ -41,6 +45,8 @@ impl Metrics {
             epoch: Gauge::default(),
             agent_sessions: Gauge::default(),
             programmed_revision: Gauge::default(),
+            leader: Gauge::default(),
+            leader_changes: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("mutations", "Stored mutations", m.mutations.clone());
@@ -73,6 +79,23 @@ impl Metrics {
             "programmed_revision",
             "Every change up to this revision is acknowledged by its switches",
             m.programmed_revision.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica leads (mutations, agent sessions), else 0",
+            m.leader.clone(),
+        );
+        // The same gauge as controller_epoch, under the name the HA docs
+        // use; the old name stays for existing dashboards.
+        registry.register(
+            "epoch",
+            "The controller epoch this replica serves agents with",
+            m.epoch.clone(),
+        );
+        registry.register(
+            "leader_changes",
+            "Changes of leader observed by this replica",
+            m.leader_changes.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -13,13 +13,16 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use weft_pki::{Pki, Principal, Role};
 use weft_proto::v1::agent_service_server::AgentServiceServer;
+use weft_proto::v1::audit_service_server::AuditServiceServer;
 use weft_proto::v1::fabric_service_server::FabricServiceServer;
 use weft_proto::v1::network_service_server::NetworkServiceServer;
 use weft_proto::v1::operator_service_server::OperatorServiceServer;
-use weft_store::RedbStore;
+use weft_store::etcd::{Election, ElectionOptions, EtcdClient, EtcdConfig, EtcdStore};
+use weft_store::{RedbStore, StoreOptions};
 
 use crate::api::Api;
 use crate::controller::Controller;
+use crate::ha::StoreConfig;
 
 /// Largest request the API decodes. Leases and topology files are the
 /// biggest legitimate requests; 4 MiB leaves room for a large topology.
@@ -68,12 +71,37 @@ impl Running {
     }
 }
 
-async fn stopped(mut rx: watch::Receiver<bool>) {
+pub(crate) async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|&s| s).await;
 }
 
-/// Loads state, binds the sockets and starts serving.
+/// Loads state, binds the sockets and starts serving, on the embedded
+/// store.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    start_with_store(config, StoreConfig::Embedded).await
+}
+
+/// The address followers name for this replica when `--advertise` is not
+/// given: the bound one (a wildcard becomes loopback, which only works on
+/// one machine; say `--advertise` in production).
+fn default_advertise(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        tracing::warn!(
+            %addr,
+            "listening on a wildcard address without --advertise: followers will name 127.0.0.1 as this replica's address"
+        );
+        SocketAddr::from(([127, 0, 0, 1], addr.port())).to_string()
+    } else {
+        addr.to_string()
+    }
+}
+
+/// [`start`] on the store `store_config` says: the embedded one, or an
+/// etcd cluster shared with other replicas (see [`crate::ha`]).
+pub async fn start_with_store(
+    config: Config,
+    store_config: StoreConfig,
+) -> anyhow::Result<Running> {
     let yaml = std::fs::read_to_string(&config.topology)
         .with_context(|| format!("reading topology {}", config.topology.display()))?;
     let topo = weft_config::parse_topology(&config.topology.display().to_string(), &yaml)
@@ -90,20 +118,50 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store = Arc::new(RedbStore::open(&config.data_dir)?);
-    let controller = Arc::new(Controller::open(
-        store,
-        (topo, yaml),
-        initial,
-        config.data_dir.join("audit.log"),
-    )?);
-    let pki = Pki::bootstrap(&config.data_dir.join("pki"), &config.server_names)?;
-    issue_credentials(&pki, &controller).await?;
-
+    // Bound first: a replica advertises the bound address.
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let audit_file = config.data_dir.join("audit.log");
+    let (controller, replica) = match &store_config {
+        StoreConfig::Embedded => {
+            let store = Arc::new(RedbStore::open(&config.data_dir)?);
+            let c = Controller::open(store, (topo, yaml), initial, audit_file)?;
+            (Arc::new(c), None)
+        }
+        StoreConfig::Etcd(r) => {
+            let etcd = EtcdConfig::from_url(&r.url)?;
+            let advertise = r
+                .advertise
+                .clone()
+                .unwrap_or_else(|| default_advertise(addr));
+            let ttl = r.lease_ttl;
+            let (client, election, store) = tokio::task::spawn_blocking(move || {
+                let client = EtcdClient::connect(etcd)?;
+                let election =
+                    Election::start(&client, ElectionOptions::new(advertise).with_ttl(ttl))?;
+                let store = EtcdStore::open(&client, election.fence(), StoreOptions::default())?;
+                Ok::<_, weft_store::StoreError>((client, election, Arc::new(store)))
+            })
+            .await??;
+            tracing::info!(
+                store = client.location(),
+                "replica of an etcd store; following until elected"
+            );
+            let c = Controller::open_replica(
+                Arc::clone(&store) as Arc<dyn weft_store::Store>,
+                (topo, yaml),
+                initial,
+                audit_file,
+                election.fence(),
+            )?;
+            (Arc::new(c), Some((election, store)))
+        }
+    };
+    let pki = Pki::bootstrap(&config.data_dir.join("pki"), &config.server_names)?;
+    issue_credentials(&pki, &controller).await?;
+
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
@@ -118,15 +176,31 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         // an audit record) rather than a bare handshake failure; a
         // certificate from another CA still fails the handshake.
         .client_auth_optional(true);
+    let report_key = crate::reports::load_or_create_key(&config.data_dir)?;
     let api = Api {
         c: Arc::clone(&controller),
         pki: Some(Arc::new(pki.clone())),
+        report_key: Arc::new(report_key),
     };
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<OperatorServiceServer<Api>>().await;
-    health.set_serving::<NetworkServiceServer<Api>>().await;
-    health.set_serving::<FabricServiceServer<Api>>().await;
-    health.set_serving::<AgentServiceServer<Api>>().await;
+    if replica.is_none() {
+        health.set_serving::<OperatorServiceServer<Api>>().await;
+        health.set_serving::<NetworkServiceServer<Api>>().await;
+        health.set_serving::<FabricServiceServer<Api>>().await;
+        health.set_serving::<AgentServiceServer<Api>>().await;
+    }
+    health.set_serving::<AuditServiceServer<Api>>().await;
+    if let Some((election, store)) = replica {
+        // The role machine reports the write services NOT_SERVING until
+        // this replica leads.
+        tasks.push(crate::ha::spawn_role_machine(
+            Arc::clone(&controller),
+            election,
+            store,
+            health.clone(),
+            stop_rx.clone(),
+        ));
+    }
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(weft_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -153,6 +227,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )
         .add_service(
             FabricServiceServer::new(api.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            AuditServiceServer::new(api.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(AgentServiceServer::new(api).max_decoding_message_size(MAX_MESSAGE_BYTES));
     let serve_stop = stopped(stop_rx.clone());
@@ -193,7 +270,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             }));
         }
     }
-    tracing::info!(%addr, epoch = controller.epoch, "weftd serving");
+    tracing::info!(%addr, epoch = controller.epoch(), leading = controller.leading(), "weftd serving");
     Ok(Running {
         addr,
         metrics_addr,

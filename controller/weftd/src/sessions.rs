@@ -20,6 +20,8 @@ use tokio::sync::{mpsc, watch};
 use tonic::Status;
 use weft_proto::v1::{SessionResponse, SwitchProgramming};
 
+use crate::traffic::Series;
+
 /// The controller side of one open session.
 pub type SessionTx = mpsc::Sender<Result<SessionResponse, Status>>;
 
@@ -40,8 +42,12 @@ struct Slot {
     last_error: String,
     /// VNI → (packets, bytes), as last reported.
     counters: BTreeMap<u32, (u64, u64)>,
+    /// VNI → the history of those counters (usage statements).
+    traffic: BTreeMap<u32, Series>,
     /// The last read-back: (generation, rules as canonical JSON).
     observed: Option<(u64, Vec<u8>)>,
+    /// How many read-backs this slot has received (fresh-evidence checks).
+    observations: u64,
     /// Rules of the last read-back without Weft's cookie.
     foreign_rules: u32,
     /// When the current session was last sent a snapshot.
@@ -80,13 +86,30 @@ impl Inner {
 pub struct Sessions {
     inner: Mutex<Inner>,
     programmed: watch::Sender<u64>,
+    /// Bumped on every read-back received.
+    observations: watch::Sender<u64>,
 }
+
+/// One switch's read-back, as its agent reported it.
+#[derive(Debug, Clone)]
+pub struct Readback {
+    pub generation: u64,
+    /// `weft_rules::SwitchRules` as JSON.
+    pub rules_json: Vec<u8>,
+    /// VNI → (packets, bytes), cumulative.
+    pub counters: BTreeMap<u32, (u64, u64)>,
+}
+
+/// Which sessions a read-back request went to: switch → its observation
+/// count when asked, or `None` when it had no session.
+pub type ReadbackRequest = BTreeMap<String, Option<u64>>;
 
 impl Default for Sessions {
     fn default() -> Self {
         Sessions {
             inner: Mutex::default(),
             programmed: watch::channel(0).0,
+            observations: watch::channel(0).0,
         }
     }
 }
@@ -256,10 +279,12 @@ impl Sessions {
         }
     }
 
+    /// A read-back from session `id`, received at `at` (Unix seconds).
     pub fn observed(
         &self,
         switch: &str,
         id: u64,
+        at: i64,
         generation: u64,
         rules_json: Vec<u8>,
         counters: BTreeMap<u32, (u64, u64)>,
@@ -277,8 +302,92 @@ impl Sessions {
         if let Some(slot) = self.lock().current(switch, id) {
             slot.foreign_rules = u32::try_from(foreign).unwrap_or(u32::MAX);
             slot.observed = Some((generation, rules_json));
+            for (&vni, &(packets, bytes)) in &counters {
+                slot.traffic
+                    .entry(vni)
+                    .or_default()
+                    .record(at, packets, bytes);
+            }
             slot.counters = counters;
+            slot.observations += 1;
         }
+        self.observations.send_modify(|n| *n += 1);
+    }
+
+    /// Sends `message` (a read-back request) to every open session.
+    pub fn request_readback(&self, message: impl Fn() -> SessionResponse) -> ReadbackRequest {
+        let mut inner = self.lock();
+        let mut asked = BTreeMap::new();
+        for (name, slot) in inner.slots.iter_mut() {
+            let sent = slot
+                .conn
+                .as_ref()
+                .is_some_and(|c| c.tx.try_send(Ok(message())).is_ok());
+            asked.insert(name.clone(), sent.then_some(slot.observations));
+        }
+        asked
+    }
+
+    /// Waits until every switch asked in `asked` has sent a read-back
+    /// since, or until `deadline`; returns each switch's fresh read-back
+    /// (`None`: not asked, or no answer in time).
+    pub async fn collect_readback(
+        &self,
+        asked: &ReadbackRequest,
+        deadline: tokio::time::Instant,
+    ) -> BTreeMap<String, Option<Readback>> {
+        let mut changes = self.observations.subscribe();
+        loop {
+            let done = {
+                let inner = self.lock();
+                asked.iter().all(|(name, before)| {
+                    before.is_none_or(|b| inner.slots.get(name).is_none_or(|s| s.observations > b))
+                })
+            };
+            if done
+                || tokio::time::timeout_at(deadline, changes.changed())
+                    .await
+                    .is_err()
+            {
+                break;
+            }
+        }
+        let inner = self.lock();
+        asked
+            .iter()
+            .map(|(name, before)| {
+                let fresh = before.and_then(|b| {
+                    let slot = inner.slots.get(name).filter(|s| s.observations > b)?;
+                    let (generation, rules_json) = slot.observed.clone()?;
+                    Some(Readback {
+                        generation,
+                        rules_json,
+                        counters: slot.counters.clone(),
+                    })
+                });
+                (name.clone(), fresh)
+            })
+            .collect()
+    }
+
+    /// Traffic per VNI since `since` (Unix seconds), summed over switches,
+    /// and when the oldest sample used was taken.
+    pub fn traffic_since(&self, since: i64) -> (BTreeMap<u32, (u64, u64)>, Option<i64>) {
+        let inner = self.lock();
+        let mut total: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+        let mut start: Option<i64> = None;
+        for slot in inner.slots.values() {
+            for (&vni, series) in &slot.traffic {
+                let (p, b) = series.increase_since(since);
+                let t = total.entry(vni).or_default();
+                t.0 = t.0.saturating_add(p);
+                t.1 = t.1.saturating_add(b);
+                if let Some(s) = series.start(since) {
+                    start = Some(start.map_or(s, |cur| cur.min(s)));
+                }
+            }
+        }
+        (total, start)
     }
 
     /// Closes every session (server shutdown).

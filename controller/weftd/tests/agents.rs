@@ -196,7 +196,7 @@ async fn an_agent_is_not_taken_over_by_an_older_epoch() {
 
     // The old controller (epoch 2) comes back at the same address.
     let old = start_at(&stale, addr).await;
-    assert_eq!(old.controller.epoch, 2);
+    assert_eq!(old.controller.epoch(), 2);
     let refused = wait_event(&mut agent, "refusal", |e| match e {
         SessionEvent::Disconnected { reason } => reason.contains("newer"),
         SessionEvent::Applied { .. } | SessionEvent::Connected { .. } => {

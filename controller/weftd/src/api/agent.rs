@@ -48,6 +48,8 @@ impl AgentService for Api {
                 )
                 .await);
         };
+        // Only the leader programs switches: a follower sends the agent on.
+        self.c.ensure_leading()?;
         let switch = switch.clone();
         let mut inbound = req.into_inner();
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await {
@@ -72,16 +74,21 @@ impl AgentService for Api {
             &hello.switch,
         )
         .await?;
-        if hello.last_epoch > self.c.epoch {
-            return Err(Status::failed_precondition(format!(
-                "this agent has seen controller epoch {}, newer than this controller's {}: it is not the leader",
-                hello.last_epoch, self.c.epoch
-            )));
-        }
         let (tx, rx) = mpsc::channel(256);
-        let id = {
+        let (id, epoch) = {
             let core = self.c.core.lock().await;
-            self.c
+            // Checked under the state lock, which taking office also holds,
+            // so the epoch is this term's.
+            self.c.ensure_leading()?;
+            let epoch = self.c.epoch();
+            if hello.last_epoch > epoch {
+                return Err(Status::failed_precondition(format!(
+                    "this agent has seen controller epoch {}, newer than this controller's {epoch}: it is not the leader",
+                    hello.last_epoch
+                )));
+            }
+            let id = self
+                .c
                 .sessions
                 .connect(
                     &switch,
@@ -94,31 +101,49 @@ impl AgentService for Api {
                     Status::failed_precondition(format!(
                         "switch {switch} runs no agent in this topology"
                     ))
-                })?
+                })?;
+            (id, epoch)
         };
         tracing::info!(%switch, backend = %hello.backend, installed = hello.installed_generation, "agent connected");
         let c = std::sync::Arc::clone(&self.c);
         let closed = self.c.closed();
+        let term_ended = self.c.term_ended(epoch);
         tokio::spawn(async move {
             tokio::pin!(closed);
+            tokio::pin!(term_ended);
             let mut keepalive = tokio::time::interval(KEEPALIVE);
             let mut observe = tokio::time::interval(OBSERVE_EVERY);
             loop {
                 tokio::select! {
                     () = &mut closed => break,
+                    // Leadership lost or a new term: this session's epoch
+                    // is over; the agent reconnects to the leader.
+                    () = &mut term_ended => break,
                     msg = inbound.message() => match msg {
                         Ok(Some(SessionRequest { message: Some(m) })) => handle(&c, &switch, id, m).await,
                         Ok(Some(_)) => {}
                         Ok(None) | Err(_) => break,
                     },
-                    _ = keepalive.tick() => c.sessions.broadcast_to(&switch, id, SessionResponse {
-                        epoch: c.epoch,
-                        message: Some(Down::Keepalive(Keepalive {})),
-                    }),
-                    _ = observe.tick() => c.sessions.broadcast_to(&switch, id, SessionResponse {
-                        epoch: c.epoch,
-                        message: Some(Down::Observe(ObserveRequest {})),
-                    }),
+                    // A deposed leader that resumes (after a freeze) must not
+                    // speak for a term that is over, even before it is told.
+                    _ = keepalive.tick() => {
+                        if !c.leading() {
+                            break;
+                        }
+                        c.sessions.broadcast_to(&switch, id, SessionResponse {
+                            epoch,
+                            message: Some(Down::Keepalive(Keepalive {})),
+                        });
+                    }
+                    _ = observe.tick() => {
+                        if !c.leading() {
+                            break;
+                        }
+                        c.sessions.broadcast_to(&switch, id, SessionResponse {
+                            epoch,
+                            message: Some(Down::Observe(ObserveRequest {})),
+                        });
+                    }
                 }
             }
             c.sessions.disconnect(&switch, id);
@@ -149,8 +174,14 @@ async fn handle(c: &crate::controller::Controller, switch: &str, id: u64, m: Up)
                     (v.vni, (n.packets, n.bytes))
                 })
                 .collect();
-            c.sessions
-                .observed(switch, id, o.generation, o.rules_json, counters);
+            c.sessions.observed(
+                switch,
+                id,
+                crate::traffic::report_time(),
+                o.generation,
+                o.rules_json,
+                counters,
+            );
         }
         Up::Hello(_) | Up::Keepalive(_) => {}
     }

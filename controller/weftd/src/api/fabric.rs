@@ -246,7 +246,7 @@ impl FabricService for Api {
         Ok(Response::new(GetFabricStatusResponse {
             revision: core.revision,
             programmed_revision: self.c.sessions.programmed_revision(),
-            epoch: self.c.epoch,
+            epoch: self.c.epoch(),
             switches,
             isolated: core.isolated(),
             topology_digest: core.topology.digest.clone(),

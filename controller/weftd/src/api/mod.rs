@@ -3,6 +3,7 @@
 //! the [`Controller`]. Nothing here decides policy.
 
 pub mod agent;
+pub mod audit;
 pub mod changes;
 pub mod fabric;
 pub mod networks;
@@ -25,6 +26,8 @@ pub struct Api {
     /// The local CA, when `weftd` runs one: a new operator gets its
     /// credentials in `DATA_DIR/pki/operator/` as soon as it is created.
     pub pki: Option<Arc<weft_pki::Pki>>,
+    /// Signs isolation reports.
+    pub report_key: Arc<weft_report::ReportKey>,
 }
 
 pub const DEFAULT_PAGE_SIZE: usize = 100;

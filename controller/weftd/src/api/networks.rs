@@ -417,7 +417,7 @@ impl NetworkService for Api {
                         r.resume_revision
                     )));
                 }
-                Err(e) => return Err(Status::internal(format!("store read failed: {e}"))),
+                Err(e) => return Err(crate::ha::store_status(&e, self.c.leader().as_deref())),
             }
         };
         drop(core);
