@@ -624,6 +624,23 @@ async fn a_follower_refuses_writes_names_the_leader_and_serves_reads() {
     assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
     assert_eq!(named_leader(&refused), Some(addrs[leader]));
 
+    // A report at the follower: only the leader reads switches back.
+    let auditor = Principal::new(Role::Auditor, "auditor").unwrap();
+    let mut audit_at_follower = weft_proto::v1::audit_service_client::AuditServiceClient::new(
+        channel(&pki, addrs[follower], &auditor).await.unwrap(),
+    );
+    let refused = audit_at_follower
+        .get_isolation_report(GetIsolationReportRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    assert_eq!(named_leader(&refused), Some(addrs[leader]));
+    // The key is served everywhere.
+    audit_at_follower
+        .get_report_key(GetReportKeyRequest {})
+        .await
+        .unwrap();
+
     // A watch at the follower sees the leader's write; a read finds it.
     let mut watch = at_follower
         .watch(WatchRequest {
