@@ -78,6 +78,7 @@ fn fetch_report(f: &Fabric) -> Audit {
             .await
             .unwrap()
             .into_inner();
+        let t0 = Instant::now();
         let r = c
             .get_isolation_report(GetIsolationReportRequest {
                 readback_timeout_ms: 10_000,
@@ -86,6 +87,13 @@ fn fetch_report(f: &Fabric) -> Audit {
             .await
             .unwrap()
             .into_inner();
+        // The lab figure in benches/README.md: read-back from both real
+        // agents, verification, signing, over gRPC.
+        println!(
+            "report: {:.1?} (read-back + verify + sign, {} bytes)",
+            t0.elapsed(),
+            r.envelope.len()
+        );
         let opened = weft_report::open(&r.envelope, None).unwrap();
         assert_eq!(r.isolated, opened.report.is_isolated());
         assert_eq!(r.complete, opened.report.is_complete());
@@ -619,9 +627,6 @@ const FAULTS: &[Fault] = &[
     Fault {
         name: "linux: beta/db's access port passes tagged frames (its nftables chain deleted)",
         leaf: LINUX_LEAF,
-        // The whole chain, not just its rules: the agent reads a chain it
-        // does not recognise (an empty one) as "no drops anywhere on this
-        // leaf", which would flag every port and VXLAN device at once.
         inject: |f| {
             on_linux(
                 f,
@@ -629,6 +634,18 @@ const FAULTS: &[Fault] = &[
                 &["flush chain netdev weft dev_eth3; delete chain netdev weft dev_eth3"],
             )
         },
+        revert: nothing,
+        restart: true,
+        cells: &[],
+        checks: &["access-ports-drop-tagged", "double-tags-dropped"],
+        foreign_flows: 0,
+    },
+    Fault {
+        name: "linux: beta/db's access port passes tagged frames (its nftables chain emptied)",
+        leaf: LINUX_LEAF,
+        // An emptied chain reads as "no filter on this port" only: the
+        // other ports' and the VXLAN devices' drops still count.
+        inject: |f| on_linux(f, "nft", &["flush chain netdev weft dev_eth3"]),
         revert: nothing,
         restart: true,
         cells: &[],

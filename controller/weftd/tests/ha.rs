@@ -626,7 +626,7 @@ async fn a_follower_refuses_writes_names_the_leader_and_serves_reads() {
 
     // A report at the follower: only the leader reads switches back.
     let auditor = Principal::new(Role::Auditor, "auditor").unwrap();
-    let mut audit_at_follower = weft_proto::v1::audit_service_client::AuditServiceClient::new(
+    let mut audit_at_follower = audit_service_client::AuditServiceClient::new(
         channel(&pki, addrs[follower], &auditor).await.unwrap(),
     );
     let refused = audit_at_follower

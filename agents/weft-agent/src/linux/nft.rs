@@ -184,10 +184,17 @@ pub fn parse(netdev: Option<&Value>, inet: Option<&Value>) -> Result<NftState, S
             (other, _) => return Err(format!("unexpected {other} in table netdev weft")),
         }
     }
+    // A chain made only of rules Weft writes, but not in a form Weft
+    // writes (emptied with `nft flush chain`, reordered, partly deleted),
+    // counts as no filter on that one device: it drops at most what those
+    // rules drop, so reading it as "accepts everything" over-approximates,
+    // and the other devices' filters still hold. A rule of any other kind
+    // (which could forward or duplicate frames) makes the whole table
+    // unreadable, as above.
     for (dev, rules) in chains {
-        let filter = filter_of(&rules)
-            .ok_or_else(|| format!("chain {CHAIN_PREFIX}{dev} is not canonical"))?;
-        state.devices.insert(dev, filter);
+        if let Some(filter) = filter_of(&rules) {
+            state.devices.insert(dev, filter);
+        }
     }
     let mut have_input = false;
     let mut have = (false, false);
@@ -498,7 +505,7 @@ mod tests {
     }
 
     #[test]
-    fn anything_out_of_form_is_not_canonical() {
+    fn anything_out_of_form_is_not_canonical_or_not_a_filter() {
         let (n, i) = listing();
         assert!(parse(None, Some(&i)).is_err());
         assert!(parse(Some(&n), None).is_err());
@@ -509,10 +516,22 @@ mod tests {
             .unwrap()
             .push(json!({"rule": {"chain": "dev_eth2", "expr": [{"accept": null}]}}));
         assert!(parse(Some(&extra), Some(&i)).is_err());
-        // Rules in a non-canonical order (drop-all before the accept).
+        // Weft's own kind of rules in a non-canonical order (drop-all
+        // before the accept): that device alone reads as unfiltered.
         let mut reordered = n.clone();
         reordered["nftables"].as_array_mut().unwrap().push(json!({"rule": {"chain": "dev_eth2", "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "vlan", "field": "id"}}, "right": 5}}, {"accept": null}]}}));
-        assert!(parse(Some(&reordered), Some(&i)).is_err());
+        let got = parse(Some(&reordered), Some(&i)).unwrap();
+        assert!(!got.devices.contains_key("eth2"), "{got:?}");
+        assert_eq!(got.devices.get("eth1"), Some(&PortFilter::untagged_only()));
+        // A flushed chain (no rules): the same.
+        let mut flushed = n.clone();
+        flushed["nftables"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|o| o["rule"]["chain"] != json!("dev_eth2"));
+        let got = parse(Some(&flushed), Some(&i)).unwrap();
+        assert!(!got.devices.contains_key("eth2"), "{got:?}");
+        assert_eq!(got.devices.len(), 1);
         // The guard rule removed.
         let mut unguarded = i.clone();
         unguarded["nftables"].as_array_mut().unwrap().pop();
