@@ -30,8 +30,7 @@ fn skip_reason() -> Option<String> {
 
 macro_rules! require_kernel {
     () => {
-        if let Some(why) = skip_reason() {
-            println!("SKIP: {why}");
+        if weft_lab::skip_for(skip_reason().as_deref()) {
             return;
         }
     };

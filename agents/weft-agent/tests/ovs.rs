@@ -35,12 +35,14 @@ struct Switch {
 
 impl Switch {
     fn start() -> Option<Switch> {
-        if !weft_lab::is_root() {
-            println!("SKIPPED: Open vSwitch tests need root");
-            return None;
-        }
-        if !weft_lab::have("ovs-vswitchd") || !weft_lab::have("ovs-ofctl") {
-            println!("SKIPPED: Open vSwitch (openvswitch-switch) is not installed");
+        let why = if !weft_lab::is_root() {
+            Some("Open vSwitch tests need root")
+        } else if !weft_lab::have("ovs-vswitchd") || !weft_lab::have("ovs-ofctl") {
+            Some("Open vSwitch (openvswitch-switch) is not installed")
+        } else {
+            None
+        };
+        if weft_lab::skip_for(why) {
             return None;
         }
         // Short path: unix socket names are limited.

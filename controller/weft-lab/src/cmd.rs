@@ -103,6 +103,22 @@ pub fn have(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
+/// For tests that need the machine (root, Open vSwitch, the kernel's
+/// namespaces): `true` when the test must skip because of `why` (printed).
+/// With `WEFT_REQUIRE_LAB` set (the README's test command sets it as root)
+/// it panics instead: there, a test that cannot run is a failure.
+// Standard output on purpose: the test harness captures it per test.
+#[allow(clippy::print_stdout)]
+pub fn skip_for(why: Option<&str>) -> bool {
+    let Some(why) = why else { return false };
+    assert!(
+        std::env::var_os("WEFT_REQUIRE_LAB").is_none(),
+        "WEFT_REQUIRE_LAB is set but this test cannot run: {why}"
+    );
+    println!("skipped: {why}");
+    true
+}
+
 /// Why a private Open vSwitch cannot run here (not root, not installed),
 /// or `None` when it can.
 pub fn ovs_unavailable() -> Option<&'static str> {

@@ -467,8 +467,9 @@ mod tests {
     /// from the kernel's side channel, and only marked frames count.
     #[test]
     fn a_double_tagged_frame_crosses_a_veth_as_sent() {
-        if !crate::is_root() || !crate::have("python3") {
-            eprintln!("skipped: needs root and python3");
+        if crate::skip_for(
+            (!crate::is_root() || !crate::have("python3")).then_some("needs root and python3"),
+        ) {
             return;
         }
         let tag = std::process::id() % 100_000;

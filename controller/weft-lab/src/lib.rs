@@ -13,7 +13,7 @@ pub mod netns;
 pub mod ovs;
 pub mod process;
 
-pub use cmd::{LabError, Result, have, is_root, ovs_unavailable, run};
+pub use cmd::{LabError, Result, have, is_root, ovs_unavailable, run, skip_for};
 pub use lab::{AgentLaunch, Endpoint, Lab, LabSpec, LabState, NicInfo, down};
 pub use netns::Netns;
 pub use ovs::{Datapath, OvsInstance};

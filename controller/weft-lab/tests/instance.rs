@@ -13,8 +13,7 @@ fn unique(tag: &str) -> String {
 
 #[test]
 fn a_private_ovs_starts_programs_and_stops_by_pid() {
-    if let Some(why) = skip() {
-        println!("skipped: {why}");
+    if weft_lab::skip_for(skip()) {
         return;
     }
     let dir = tempfile::Builder::new()
@@ -51,8 +50,7 @@ fn a_private_ovs_starts_programs_and_stops_by_pid() {
 
 #[test]
 fn a_namespace_is_removed_when_its_guard_drops_even_on_panic() {
-    if let Some(why) = skip() {
-        println!("skipped: {why}");
+    if weft_lab::skip_for(skip()) {
         return;
     }
     let name = unique("ns");

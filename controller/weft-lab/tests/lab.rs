@@ -18,8 +18,7 @@ fn topology() -> weft_model::topology::Topology {
 
 #[test]
 fn up_builds_the_fabric_and_down_removes_everything() {
-    if let Some(why) = skip() {
-        println!("skipped: {why}");
+    if weft_lab::skip_for(skip()) {
         return;
     }
     let root = tempfile::Builder::new()
