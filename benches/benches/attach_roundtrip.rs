@@ -18,9 +18,12 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+mod support;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use support::{channel, repo_file};
 use tokio::runtime::Runtime;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::transport::Channel;
 use weft_pki::{Pki, Principal, Role};
 use weft_proto::v1::fabric_service_client::FabricServiceClient;
 use weft_proto::v1::network_service_client::NetworkServiceClient;
@@ -36,32 +39,6 @@ const PORT: &str = "rack1-leaf/eth2";
 const VLAN: u32 = 700;
 /// How long a status call may wait for the agents.
 const WAIT: Duration = Duration::from_secs(30);
-
-fn repo_file(rel: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(rel)
-}
-
-async fn channel(pki: &Pki, addr: SocketAddr, p: &Principal) -> Channel {
-    let creds = pki.ensure_client(p).expect("client credentials");
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(
-            std::fs::read(&creds.ca).expect("CA certificate"),
-        ))
-        .identity(Identity::from_pem(
-            std::fs::read(&creds.cert).expect("client certificate"),
-            std::fs::read(&creds.key).expect("client key"),
-        ))
-        .domain_name("localhost");
-    Channel::from_shared(format!("https://{addr}"))
-        .expect("endpoint")
-        .tls_config(tls)
-        .expect("TLS config")
-        .connect()
-        .await
-        .expect("connect to weftd")
-}
 
 /// Waits until every agent acknowledged `revision`.
 async fn programmed(fabric: &mut FabricServiceClient<Channel>, revision: u64) {

@@ -18,12 +18,15 @@
 //! without it the etcd half is skipped with the reason).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod support;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use support::{channel, repo_file};
 use tokio::runtime::Runtime;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::transport::Channel;
 use weft_lab::etcd::{EtcdCluster, etcd_unavailable};
 use weft_pki::{Pki, Principal, Role};
 use weft_proto::v1::network_service_client::NetworkServiceClient;
@@ -35,10 +38,6 @@ const CLIENTS: usize = 16;
 const PERCENTILE_RUNS: usize = 500;
 /// Lease TTL of the replicas (the tests' value).
 const TTL: Duration = Duration::from_secs(2);
-
-fn repo_file(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
-}
 
 fn config(dir: &Path) -> weftd::Config {
     weftd::Config {
@@ -63,26 +62,6 @@ fn etcd_store(etcd: &EtcdCluster) -> StoreConfig {
         advertise: None,
         lease_ttl: TTL,
     })
-}
-
-async fn channel(pki: &Pki, addr: SocketAddr, p: &Principal) -> Channel {
-    let creds = pki.ensure_client(p).expect("client credentials");
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(
-            std::fs::read(&creds.ca).expect("CA certificate"),
-        ))
-        .identity(Identity::from_pem(
-            std::fs::read(&creds.cert).expect("client certificate"),
-            std::fs::read(&creds.key).expect("client key"),
-        ))
-        .domain_name("localhost");
-    Channel::from_shared(format!("https://{addr}"))
-        .expect("endpoint")
-        .tls_config(tls)
-        .expect("TLS config")
-        .connect()
-        .await
-        .expect("connect to weftd")
 }
 
 /// Waits until `running` leads (at once on the embedded store).
