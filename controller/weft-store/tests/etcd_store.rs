@@ -6,21 +6,18 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod scenarios;
+mod store_model;
 #[path = "etcd_support/mod.rs"]
 mod support;
 
 use std::time::Duration;
 
 use proptest::prelude::*;
+use scenarios::{put, small, with_event, with_request};
+use store_model::{apply, observe, op};
 use weft_store::etcd::{EtcdStore, Fence, StoreUpdate};
-use weft_store::{Commit, EventsSince, MemoryStore, Store, StoreError, StoreOptions, StoredState};
-
-fn small() -> StoreOptions {
-    StoreOptions {
-        event_retention: 3,
-        request_retention: 2,
-    }
-}
+use weft_store::{Commit, EventsSince, MemoryStore, Store, StoreError, StoreOptions};
 
 /// Runs `check` on a fresh `EtcdStore` (leading) and on a `MemoryStore`.
 fn both(name: &str, options: StoreOptions, check: impl Fn(&dyn Store)) {
@@ -32,32 +29,13 @@ fn both(name: &str, options: StoreOptions, check: impl Fn(&dyn Store)) {
     check(&MemoryStore::with_options(options));
 }
 
-fn put(expected: u64, key: &str, value: &[u8]) -> Commit {
-    let mut c = Commit::new(expected);
-    c.puts.push((key.into(), value.to_vec()));
-    c
-}
-
-fn with_event(expected: u64, event: &[u8]) -> Commit {
-    let mut c = Commit::new(expected);
-    c.events.push(event.to_vec());
-    c
-}
-
-fn with_request(expected: u64, key: &str) -> Commit {
-    let mut c = Commit::new(expected);
-    c.request = Some((key.into(), format!("response of {key}").into_bytes()));
-    c
-}
-
 #[test]
 fn empty_store_loads_default_state() {
-    both("empty", StoreOptions::default(), |store| {
-        assert_eq!(store.load().unwrap(), StoredState::default());
-        assert_eq!(store.events_since(0).unwrap(), EventsSince::Events(vec![]));
-        assert_eq!(store.audit_since(0).unwrap(), vec![]);
-        assert_eq!(store.request("x").unwrap(), None);
-    });
+    both(
+        "empty",
+        StoreOptions::default(),
+        scenarios::empty_store_loads_default_state,
+    );
 }
 
 #[test]
@@ -122,73 +100,20 @@ fn commit_then_reopen_shows_everything() {
 
 #[test]
 fn rejected_commits_leave_store_unchanged() {
-    both("rejected", StoreOptions::default(), |store| {
-        let mut c = put(0, "a", b"1");
-        c.audit = vec![(5, b"x".to_vec())];
-        store.commit(c).unwrap();
-        let before = store.load().unwrap();
-
-        let mut stale = put(0, "a", b"stale");
-        stale.events.push(b"lost".to_vec());
-        stale.request = Some(("r".into(), b"lost".to_vec()));
-        match store.commit(stale) {
-            Err(StoreError::Conflict {
-                expected: 0,
-                actual: 1,
-            }) => {}
-            other => panic!("expected a conflict, got {other:?}"),
-        }
-
-        let mut both_ways = put(1, "a", b"2");
-        both_ways.deletes.push("a".into());
-        assert!(matches!(
-            store.commit(both_ways),
-            Err(StoreError::InvalidCommit(_))
-        ));
-
-        let mut old_audit = put(1, "b", b"2");
-        old_audit.audit = vec![(5, b"again".to_vec())];
-        assert!(matches!(
-            store.commit(old_audit),
-            Err(StoreError::AuditOutOfOrder { seq: 5, last: 5 })
-        ));
-
-        assert_eq!(store.load().unwrap(), before);
-        assert_eq!(store.request("r").unwrap(), None);
-        assert_eq!(store.events_since(0).unwrap(), EventsSince::Events(vec![]));
-    });
+    both(
+        "rejected",
+        StoreOptions::default(),
+        scenarios::rejected_commits_leave_store_unchanged,
+    );
 }
 
 #[test]
 fn events_since_resumes_and_reports_compaction() {
-    both("events", small(), |store| {
-        for (rev, event) in [(0, "a"), (1, "b")] {
-            store.commit(with_event(rev, event.as_bytes())).unwrap();
-        }
-        store.commit(Commit::new(2)).unwrap();
-        assert_eq!(
-            store.events_since(1).unwrap(),
-            EventsSince::Events(vec![(2, b"b".to_vec())])
-        );
-        assert_eq!(store.events_since(3).unwrap(), EventsSince::Events(vec![]));
-        for (rev, event) in [(3, "d"), (4, "e")] {
-            store.commit(with_event(rev, event.as_bytes())).unwrap();
-        }
-        assert_eq!(
-            store.events_since(0).unwrap(),
-            EventsSince::Compacted {
-                oldest_available: 3
-            }
-        );
-        assert_eq!(
-            store.events_since(2).unwrap(),
-            EventsSince::Events(vec![(4, b"d".to_vec()), (5, b"e".to_vec())])
-        );
-        assert_eq!(
-            store.events_since(u64::MAX).unwrap(),
-            EventsSince::Events(vec![])
-        );
-    });
+    both(
+        "events",
+        small(),
+        scenarios::events_since_resumes_and_reports_compaction,
+    );
 }
 
 #[test]
@@ -223,23 +148,11 @@ fn compaction_is_remembered_across_a_reopen_with_more_retention() {
 
 #[test]
 fn request_records_are_evicted_oldest_first() {
-    both("requests", small(), |store| {
-        store.commit(with_request(0, "r1")).unwrap();
-        store.commit(with_request(1, "r2")).unwrap();
-        // Re-storing r1 makes it the newest, so r2 is now the oldest.
-        store.commit(with_request(2, "r1")).unwrap();
-        store.commit(with_request(3, "r3")).unwrap();
-        assert_eq!(store.request("r2").unwrap(), None);
-        assert_eq!(
-            store.request("r1").unwrap(),
-            Some(b"response of r1".to_vec())
-        );
-        assert!(store.request("r3").unwrap().is_some());
-        store.commit(with_request(4, "r4")).unwrap();
-        assert_eq!(store.request("r1").unwrap(), None);
-        assert!(store.request("r3").unwrap().is_some());
-        assert!(store.request("r4").unwrap().is_some());
-    });
+    both(
+        "requests",
+        small(),
+        scenarios::request_records_are_evicted_oldest_first,
+    );
 }
 
 #[test]
@@ -369,121 +282,6 @@ fn a_follower_watch_sees_every_revision_in_order() {
 }
 
 // ---- EtcdStore and MemoryStore agree on random operation sequences ----
-
-fn key() -> impl Strategy<Value = String> {
-    (0u8..4).prop_map(|k| format!("k{k}"))
-}
-
-fn bytes() -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec(any::<u8>(), 0..6)
-}
-
-#[derive(Debug, Clone)]
-enum Op {
-    Commit {
-        revision_offset: i8,
-        puts: Vec<(String, Vec<u8>)>,
-        deletes: Vec<String>,
-        meta_puts: Vec<(String, Vec<u8>)>,
-        events: Vec<Vec<u8>>,
-        request: Option<(String, Vec<u8>)>,
-        audit_steps: Vec<u8>,
-    },
-    BeginEpoch,
-    AppendAudit {
-        step: u8,
-    },
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    let commit = (
-        prop_oneof![6 => Just(0i8), 1 => Just(-1i8), 1 => Just(1i8)],
-        prop::collection::vec((key(), bytes()), 0..3),
-        prop::collection::vec(key(), 0..2),
-        prop::collection::vec((key(), bytes()), 0..2),
-        prop::collection::vec(bytes(), 0..3),
-        prop::option::of((key(), bytes())),
-        prop::collection::vec(0u8..3, 0..3),
-    )
-        .prop_map(
-            |(revision_offset, puts, deletes, meta_puts, events, request, audit_steps)| {
-                Op::Commit {
-                    revision_offset,
-                    puts,
-                    deletes,
-                    meta_puts,
-                    events,
-                    request,
-                    audit_steps,
-                }
-            },
-        );
-    prop_oneof![
-        8 => commit,
-        1 => Just(Op::BeginEpoch),
-        1 => (0u8..3).prop_map(|step| Op::AppendAudit { step }),
-    ]
-}
-
-fn outcome<T: std::fmt::Debug>(result: Result<T, StoreError>) -> String {
-    match result {
-        Ok(v) => format!("ok {v:?}"),
-        Err(e @ StoreError::Conflict { .. })
-        | Err(e @ StoreError::AuditOutOfOrder { .. })
-        | Err(e @ StoreError::InvalidCommit(_)) => format!("err {e:?}"),
-        Err(e) => panic!("unexpected backend failure: {e}"),
-    }
-}
-
-fn apply(store: &dyn Store, op: &Op) -> String {
-    let state = store.load().unwrap();
-    let last_audit = state.audit_head.map_or(0, |(seq, _)| seq);
-    match op.clone() {
-        Op::Commit {
-            revision_offset,
-            puts,
-            deletes,
-            meta_puts,
-            events,
-            request,
-            audit_steps,
-        } => {
-            let expected = state.revision.saturating_add_signed(revision_offset.into());
-            let audit = audit_steps
-                .iter()
-                .scan(last_audit, |seq, step| {
-                    *seq += u64::from(*step);
-                    Some((*seq, seq.to_be_bytes().to_vec()))
-                })
-                .collect();
-            outcome(store.commit(Commit {
-                expected_revision: expected,
-                puts,
-                deletes,
-                meta_puts,
-                events,
-                request,
-                audit,
-            }))
-        }
-        Op::BeginEpoch => outcome(store.begin_epoch()),
-        Op::AppendAudit { step } => {
-            outcome(store.append_audit(last_audit + u64::from(step), vec![step]))
-        }
-    }
-}
-
-fn observe(store: &dyn Store) -> String {
-    let state = store.load().unwrap();
-    let events: Vec<_> = (0..=state.revision + 1)
-        .map(|after| store.events_since(after).unwrap())
-        .collect();
-    let requests: Vec<_> = (0u8..4)
-        .map(|k| store.request(&format!("k{k}")).unwrap())
-        .collect();
-    let audit = store.audit_since(0).unwrap();
-    format!("{state:?}\n{events:?}\n{requests:?}\n{audit:?}")
-}
 
 #[test]
 fn etcd_and_memory_stores_agree() {

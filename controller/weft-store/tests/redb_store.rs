@@ -4,19 +4,16 @@
 // Test helpers outside #[test] fns are not covered by clippy.toml's test allowance.
 #![allow(clippy::unwrap_used)]
 
+mod scenarios;
+
 use std::path::Path;
+
+use scenarios::{put, small, with_event};
 
 use weft_store::{
     Commit, EventsSince, MemoryStore, RedbStore, SCHEMA_VERSION, STORE_FILE_NAME, Store,
-    StoreError, StoreOptions, StoredState,
+    StoreError, StoreOptions,
 };
-
-fn small() -> StoreOptions {
-    StoreOptions {
-        event_retention: 3,
-        request_retention: 2,
-    }
-}
 
 fn both(options: StoreOptions, check: impl Fn(&dyn Store)) {
     let dir = tempfile::tempdir().unwrap();
@@ -24,32 +21,12 @@ fn both(options: StoreOptions, check: impl Fn(&dyn Store)) {
     check(&MemoryStore::with_options(options));
 }
 
-fn put(expected: u64, key: &str, value: &[u8]) -> Commit {
-    let mut c = Commit::new(expected);
-    c.puts.push((key.into(), value.to_vec()));
-    c
-}
-
-fn with_event(expected: u64, event: &[u8]) -> Commit {
-    let mut c = Commit::new(expected);
-    c.events.push(event.to_vec());
-    c
-}
-
-fn with_request(expected: u64, key: &str) -> Commit {
-    let mut c = Commit::new(expected);
-    c.request = Some((key.into(), format!("response of {key}").into_bytes()));
-    c
-}
-
 #[test]
 fn empty_store_loads_default_state() {
-    both(StoreOptions::default(), |store| {
-        assert_eq!(store.load().unwrap(), StoredState::default());
-        assert_eq!(store.events_since(0).unwrap(), EventsSince::Events(vec![]));
-        assert_eq!(store.audit_since(0).unwrap(), vec![]);
-        assert_eq!(store.request("x").unwrap(), None);
-    });
+    both(
+        StoreOptions::default(),
+        scenarios::empty_store_loads_default_state,
+    );
 }
 
 #[test]
@@ -91,82 +68,18 @@ fn commit_then_reopen_shows_everything() {
 
 #[test]
 fn rejected_commits_leave_store_unchanged() {
-    both(StoreOptions::default(), |store| {
-        let mut c = put(0, "a", b"1");
-        c.audit = vec![(5, b"x".to_vec())];
-        store.commit(c).unwrap();
-        let before = store.load().unwrap();
-
-        let mut stale = put(0, "a", b"stale");
-        stale.events.push(b"lost".to_vec());
-        stale.request = Some(("r".into(), b"lost".to_vec()));
-        match store.commit(stale) {
-            Err(StoreError::Conflict {
-                expected: 0,
-                actual: 1,
-            }) => {}
-            other => panic!("expected a conflict, got {other:?}"),
-        }
-
-        let mut both_ways = put(1, "a", b"2");
-        both_ways.deletes.push("a".into());
-        assert!(matches!(
-            store.commit(both_ways),
-            Err(StoreError::InvalidCommit(_))
-        ));
-
-        let mut old_audit = put(1, "b", b"2");
-        old_audit.audit = vec![(5, b"again".to_vec())];
-        assert!(matches!(
-            store.commit(old_audit),
-            Err(StoreError::AuditOutOfOrder { seq: 5, last: 5 })
-        ));
-
-        assert_eq!(store.load().unwrap(), before);
-        assert_eq!(store.request("r").unwrap(), None);
-        assert_eq!(store.events_since(0).unwrap(), EventsSince::Events(vec![]));
-    });
+    both(
+        StoreOptions::default(),
+        scenarios::rejected_commits_leave_store_unchanged,
+    );
 }
 
 #[test]
 fn events_since_resumes_and_reports_compaction() {
-    both(small(), |store| {
-        // Revisions 1..=5, with an empty commit at revision 3.
-        for (rev, event) in [(0, "a"), (1, "b")] {
-            store.commit(with_event(rev, event.as_bytes())).unwrap();
-        }
-        store.commit(Commit::new(2)).unwrap();
-        assert_eq!(
-            store.events_since(1).unwrap(),
-            EventsSince::Events(vec![(2, b"b".to_vec())])
-        );
-        assert_eq!(store.events_since(3).unwrap(), EventsSince::Events(vec![]));
-        for (rev, event) in [(3, "d"), (4, "e")] {
-            store.commit(with_event(rev, event.as_bytes())).unwrap();
-        }
-        // At revision 5 with retention 3, revisions 1 and 2 are gone.
-        assert_eq!(
-            store.events_since(0).unwrap(),
-            EventsSince::Compacted {
-                oldest_available: 3
-            }
-        );
-        assert_eq!(
-            store.events_since(1).unwrap(),
-            EventsSince::Compacted {
-                oldest_available: 3
-            }
-        );
-        assert_eq!(
-            store.events_since(2).unwrap(),
-            EventsSince::Events(vec![(4, b"d".to_vec()), (5, b"e".to_vec())])
-        );
-        assert_eq!(store.events_since(5).unwrap(), EventsSince::Events(vec![]));
-        assert_eq!(
-            store.events_since(u64::MAX).unwrap(),
-            EventsSince::Events(vec![])
-        );
-    });
+    both(
+        small(),
+        scenarios::events_since_resumes_and_reports_compaction,
+    );
 }
 
 #[test]
@@ -196,26 +109,7 @@ fn compaction_is_remembered_across_a_reopen_with_more_retention() {
 
 #[test]
 fn request_records_are_evicted_oldest_first() {
-    both(small(), |store| {
-        store.commit(with_request(0, "r1")).unwrap();
-        store.commit(with_request(1, "r2")).unwrap();
-        // Re-storing r1 makes it the newest, so r2 is now the oldest.
-        store.commit(with_request(2, "r1")).unwrap();
-        store.commit(with_request(3, "r3")).unwrap();
-        assert_eq!(store.request("r2").unwrap(), None);
-        assert_eq!(
-            store.request("r1").unwrap(),
-            Some(b"response of r1".to_vec())
-        );
-        assert_eq!(
-            store.request("r3").unwrap(),
-            Some(b"response of r3".to_vec())
-        );
-        store.commit(with_request(4, "r4")).unwrap();
-        assert_eq!(store.request("r1").unwrap(), None);
-        assert!(store.request("r3").unwrap().is_some());
-        assert!(store.request("r4").unwrap().is_some());
-    });
+    both(small(), scenarios::request_records_are_evicted_oldest_first);
 }
 
 #[test]
