@@ -672,48 +672,6 @@ const FAULTS: &[Fault] = &[
 
 // ------------------------------------------------------------ setup
 
-/// Takes rack1-leaf/eth4 back from gamma (detach, then shrink the lease):
-/// the Open vSwitch leaf gets a port leased to nobody.
-fn unlease_rack1_eth4(f: &Fabric) {
-    let mut gamma = f.clients(Role::Operator, "gamma");
-    let mut admin = f.clients(Role::Admin, "admin");
-    f.rt.block_on(async {
-        gamma
-            .nets
-            .delete_attachment(DeleteAttachmentRequest {
-                name: "operators/gamma/networks/lab/attachments/rack1-leaf:eth4".into(),
-                request_id: common::rid(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let lease = admin
-            .ops
-            .get_lease(GetLeaseRequest {
-                name: "operators/gamma/lease".into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .lease
-            .unwrap();
-        admin
-            .ops
-            .set_lease(SetLeaseRequest {
-                lease: Some(Lease {
-                    ports: vec!["rack2-leaf/eth4".into()],
-                    etag: String::new(),
-                    ..lease
-                }),
-                request_id: common::rid(),
-                validate_only: false,
-            })
-            .await
-            .unwrap();
-    });
-    f.wait_programmed();
-}
-
 /// The clean report's payload as pretty JSON, with the two fields that
 /// differ between runs of this test replaced: the controller makes a new
 /// signing key in every fresh data directory, and the audit log's head
@@ -738,7 +696,7 @@ fn reports_flag_exactly_the_faults_made_out_of_band_and_packets_confirm_them() {
     let mut weftd = WeftdProcess::new(&[]);
     weftd.env("SOURCE_DATE_EPOCH", EPOCH);
     let mut f = Fabric::start_with("a", weftd, AGENT_ARGS);
-    unlease_rack1_eth4(&f);
+    f.unlease_rack1_eth4();
     let w = Wires::new();
 
     // A clean fabric: isolated, complete, nothing found; the same bytes

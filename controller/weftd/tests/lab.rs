@@ -216,43 +216,7 @@ fn isolation_matrix_hostile_frames_and_out_of_band_changes() {
 
     // A frame from an unleased port: gamma detaches rack1-leaf/eth4 and
     // the facility takes the port back from gamma's lease.
-    let mut gamma_c = f.clients(Role::Operator, "gamma");
-    let mut admin = f.clients(Role::Admin, "admin");
-    f.rt.block_on(async {
-        gamma_c
-            .nets
-            .delete_attachment(DeleteAttachmentRequest {
-                name: "operators/gamma/networks/lab/attachments/rack1-leaf:eth4".into(),
-                request_id: common::rid(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let lease = admin
-            .ops
-            .get_lease(GetLeaseRequest {
-                name: "operators/gamma/lease".into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .lease
-            .unwrap();
-        admin
-            .ops
-            .set_lease(SetLeaseRequest {
-                lease: Some(Lease {
-                    ports: vec!["rack2-leaf/eth4".into()],
-                    etag: String::new(),
-                    ..lease
-                }),
-                request_id: common::rid(),
-                validate_only: false,
-            })
-            .await
-            .unwrap();
-    });
-    f.wait_programmed();
+    f.unlease_rack1_eth4();
     assert_eq!(
         trace(&ovs, 4, &frame(&[])),
         "Datapath actions: drop",

@@ -24,7 +24,10 @@ use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 use weft_lab::{AgentLaunch, Endpoint, Lab, LabSpec, OvsInstance};
 use weft_pki::{Pki, Principal, Role};
-use weft_proto::v1::{GetFabricStatusRequest, GetFabricStatusResponse};
+use weft_proto::v1::{
+    DeleteAttachmentRequest, GetFabricStatusRequest, GetFabricStatusResponse, GetLeaseRequest,
+    Lease, SetLeaseRequest,
+};
 
 use super::Clients;
 use super::process::WeftdProcess;
@@ -170,6 +173,48 @@ impl Fabric {
                 .unwrap()
                 .into_inner()
         })
+    }
+
+    /// Takes rack1-leaf/eth4 back from gamma (detach, then shrink the
+    /// lease): the Open vSwitch leaf gets a port leased to nobody.
+    pub fn unlease_rack1_eth4(&self) {
+        let mut gamma = self.clients(Role::Operator, "gamma");
+        let mut admin = self.clients(Role::Admin, "admin");
+        self.rt.block_on(async {
+            gamma
+                .nets
+                .delete_attachment(DeleteAttachmentRequest {
+                    name: "operators/gamma/networks/lab/attachments/rack1-leaf:eth4".into(),
+                    request_id: super::rid(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let lease = admin
+                .ops
+                .get_lease(GetLeaseRequest {
+                    name: "operators/gamma/lease".into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .lease
+                .unwrap();
+            admin
+                .ops
+                .set_lease(SetLeaseRequest {
+                    lease: Some(Lease {
+                        ports: vec!["rack2-leaf/eth4".into()],
+                        etag: String::new(),
+                        ..lease
+                    }),
+                    request_id: super::rid(),
+                    validate_only: false,
+                })
+                .await
+                .unwrap();
+        });
+        self.wait_programmed();
     }
 
     /// Until both agents are connected and have acknowledged everything.
