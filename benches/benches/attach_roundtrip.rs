@@ -21,16 +21,14 @@ use std::time::{Duration, Instant};
 mod support;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use support::{channel, repo_file};
+use support::{CLIENTS, channel, churn, churners, percentile, repo_file};
 use tokio::runtime::Runtime;
 use tonic::transport::Channel;
-use weft_pki::{Pki, Principal, Role};
+use weft_pki::{Principal, Role};
 use weft_proto::v1::fabric_service_client::FabricServiceClient;
 use weft_proto::v1::network_service_client::NetworkServiceClient;
-use weft_proto::v1::operator_service_client::OperatorServiceClient;
 use weft_proto::v1::*;
 
-const CLIENTS: usize = 16;
 const PERCENTILE_RUNS: usize = 500;
 /// alpha's network and a port of its lease (rack1-leaf runs OVS, which
 /// takes tagged attachments).
@@ -108,83 +106,6 @@ impl Attacher {
     }
 }
 
-/// 16 operators with a small lease each (no ports: networks only).
-async fn churners(
-    pki: &Pki,
-    addr: SocketAddr,
-    admin: &mut OperatorServiceClient<Channel>,
-) -> Vec<NetworkServiceClient<Channel>> {
-    let mut out = Vec::new();
-    for i in 0..CLIENTS {
-        let op = format!("bench{i:02}");
-        let first = 20_000 + i * 100;
-        admin
-            .create_operator(CreateOperatorRequest {
-                operator_id: op.clone(),
-                request_id: format!("bench-op-{op}"),
-                ..Default::default()
-            })
-            .await
-            .expect("create operator");
-        admin
-            .set_lease(SetLeaseRequest {
-                lease: Some(Lease {
-                    name: format!("operators/{op}/lease"),
-                    vni_range: format!("{first}-{}", first + 99),
-                    ..Default::default()
-                }),
-                request_id: format!("bench-lease-{op}"),
-                validate_only: false,
-            })
-            .await
-            .expect("set lease");
-        let p = Principal::new(Role::Operator, &op).expect("principal");
-        out.push(NetworkServiceClient::new(channel(pki, addr, &p).await));
-    }
-    out
-}
-
-/// `iters` create/delete pairs on each of the 16 clients, concurrently.
-async fn churn(clients: &[NetworkServiceClient<Channel>], iters: u64, round: u64) -> Duration {
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for (i, c) in clients.iter().enumerate() {
-        let mut c = c.clone();
-        tasks.push(tokio::spawn(async move {
-            let parent = format!("operators/bench{i:02}");
-            for k in 0..iters {
-                let id = format!("n{round}-{k}");
-                c.create_network(CreateNetworkRequest {
-                    parent: parent.clone(),
-                    network_id: id.clone(),
-                    network: None,
-                    request_id: format!("bench-c-{round}-{k}"),
-                    validate_only: false,
-                })
-                .await
-                .expect("create network");
-                c.delete_network(DeleteNetworkRequest {
-                    name: format!("{parent}/networks/{id}"),
-                    request_id: format!("bench-d-{round}-{k}"),
-                    ..Default::default()
-                })
-                .await
-                .expect("delete network");
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.expect("client task");
-    }
-    started.elapsed()
-}
-
-/// The value below which `pct` percent of the sorted samples fall.
-fn percentile(sorted: &[Duration], pct: usize) -> Duration {
-    let rank = (sorted.len() * pct).div_ceil(100).max(1);
-    sorted[rank - 1]
-}
-
 fn bench(c: &mut Criterion) {
     let rt = Runtime::new().expect("tokio runtime");
     let dir = tempfile::tempdir().expect("temporary data directory");
@@ -220,13 +141,7 @@ fn bench(c: &mut Criterion) {
             .into_inner()
             .revision;
         programmed(&mut attacher.fabric, now).await;
-        let admin = channel(
-            &running.pki,
-            addr,
-            &Principal::new(Role::Admin, "admin").expect("principal"),
-        )
-        .await;
-        let clients = churners(&running.pki, addr, &mut OperatorServiceClient::new(admin)).await;
+        let clients = churners(&running.pki, addr).await;
         (attacher, clients)
     });
 

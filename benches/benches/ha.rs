@@ -24,17 +24,14 @@ use std::time::{Duration, Instant};
 mod support;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use support::{channel, repo_file};
+use support::{CLIENTS, churn, churners, create_delete, percentile, repo_file};
 use tokio::runtime::Runtime;
 use tonic::transport::Channel;
 use weft_lab::etcd::{EtcdCluster, etcd_unavailable};
-use weft_pki::{Pki, Principal, Role};
+use weft_pki::Pki;
 use weft_proto::v1::network_service_client::NetworkServiceClient;
-use weft_proto::v1::operator_service_client::OperatorServiceClient;
-use weft_proto::v1::*;
 use weftd::ha::{EtcdReplica, StoreConfig};
 
-const CLIENTS: usize = 16;
 const PERCENTILE_RUNS: usize = 500;
 /// Lease TTL of the replicas (the tests' value).
 const TTL: Duration = Duration::from_secs(2);
@@ -75,99 +72,6 @@ async fn leading(running: &weftd::Running, within: Duration) -> Duration {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     started.elapsed()
-}
-
-/// 16 operators with a small lease each (no ports: networks only).
-async fn churners(pki: &Pki, addr: SocketAddr) -> Vec<NetworkServiceClient<Channel>> {
-    let admin = channel(
-        pki,
-        addr,
-        &Principal::new(Role::Admin, "admin").expect("principal"),
-    )
-    .await;
-    let mut admin = OperatorServiceClient::new(admin);
-    let mut out = Vec::new();
-    for i in 0..CLIENTS {
-        let op = format!("bench{i:02}");
-        let first = 20_000 + i * 100;
-        admin
-            .create_operator(CreateOperatorRequest {
-                operator_id: op.clone(),
-                request_id: format!("bench-op-{op}"),
-                ..Default::default()
-            })
-            .await
-            .expect("create operator");
-        admin
-            .set_lease(SetLeaseRequest {
-                lease: Some(Lease {
-                    name: format!("operators/{op}/lease"),
-                    vni_range: format!("{first}-{}", first + 99),
-                    ..Default::default()
-                }),
-                request_id: format!("bench-lease-{op}"),
-                validate_only: false,
-            })
-            .await
-            .expect("set lease");
-        let p = Principal::new(Role::Operator, &op).expect("principal");
-        out.push(NetworkServiceClient::new(channel(pki, addr, &p).await));
-    }
-    out
-}
-
-/// One create and one delete of a network by client `i`; returns each
-/// call's latency.
-async fn create_delete(
-    c: &mut NetworkServiceClient<Channel>,
-    i: usize,
-    tag: &str,
-) -> [Duration; 2] {
-    let parent = format!("operators/bench{i:02}");
-    let started = Instant::now();
-    c.create_network(CreateNetworkRequest {
-        parent: parent.clone(),
-        network_id: tag.to_owned(),
-        network: None,
-        request_id: format!("bench-c-{tag}"),
-        validate_only: false,
-    })
-    .await
-    .expect("create network");
-    let created = started.elapsed();
-    let started = Instant::now();
-    c.delete_network(DeleteNetworkRequest {
-        name: format!("{parent}/networks/{tag}"),
-        request_id: format!("bench-d-{tag}"),
-        ..Default::default()
-    })
-    .await
-    .expect("delete network");
-    [created, started.elapsed()]
-}
-
-/// `iters` create/delete pairs on each client, concurrently.
-async fn churn(clients: &[NetworkServiceClient<Channel>], iters: u64, round: u64) -> Duration {
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for (i, c) in clients.iter().enumerate() {
-        let mut c = c.clone();
-        tasks.push(tokio::spawn(async move {
-            for k in 0..iters {
-                create_delete(&mut c, i, &format!("n{round}-{k}")).await;
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.expect("client task");
-    }
-    started.elapsed()
-}
-
-/// The value below which `pct` percent of the sorted samples fall.
-fn percentile(sorted: &[Duration], pct: usize) -> Duration {
-    let rank = (sorted.len() * pct).div_ceil(100).max(1);
-    sorted[rank - 1]
 }
 
 /// Sequential mutations by one client: p50 and p99.
