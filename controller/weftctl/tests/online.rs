@@ -38,20 +38,26 @@ impl Ctl {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operator_walkthrough_against_a_running_controller() {
-    let dir = tempfile::tempdir().unwrap();
-    let running = weftd::start(weftd::Config {
+/// `weftd` on two-racks with its intent and simulated agents, its data in
+/// `dir/data`.
+async fn start_controller(dir: &Path) -> weftd::Running {
+    weftd::start(weftd::Config {
         topology: repo().join("topologies/two-racks.yaml"),
         intent: Some(repo().join("topologies/two-racks.intent.yaml")),
-        data_dir: dir.path().join("data"),
+        data_dir: dir.join("data"),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         metrics_listen: None,
         simulate: true,
         server_names: Vec::new(),
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_walkthrough_against_a_running_controller() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_controller(dir.path()).await;
     let endpoint = format!("https://{}", running.addr);
     let pki = dir.path().join("data/pki");
     let pki = pki.to_str().unwrap();
@@ -171,17 +177,7 @@ async fn operator_walkthrough_against_a_running_controller() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_walkthrough_against_a_running_controller() {
     let dir = tempfile::tempdir().unwrap();
-    let running = weftd::start(weftd::Config {
-        topology: repo().join("topologies/two-racks.yaml"),
-        intent: Some(repo().join("topologies/two-racks.intent.yaml")),
-        data_dir: dir.path().join("data"),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        metrics_listen: None,
-        simulate: true,
-        server_names: Vec::new(),
-    })
-    .await
-    .unwrap();
+    let running = start_controller(dir.path()).await;
     let endpoint = format!("https://{}", running.addr);
     let pki = dir.path().join("data/pki");
     let ctl = Ctl {
