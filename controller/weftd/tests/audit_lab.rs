@@ -901,5 +901,29 @@ fn reports_flag_exactly_the_faults_made_out_of_band_and_packets_confirm_them() {
         FAULTS.len(),
         t_start.elapsed()
     );
+
+    // Usage from the data plane: the frames replayed above crossed beta's
+    // networks, whose counters every read-back sampled.
+    let ch = f.channel(Role::Auditor, "audit");
+    let usage = f.rt.block_on(async {
+        AuditServiceClient::new(ch)
+            .get_usage(GetUsageRequest {
+                operator: "beta".into(),
+                since: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .statement
+            .unwrap()
+    });
+    println!("beta's usage: {:?}", usage.networks);
+    assert!(
+        usage
+            .networks
+            .iter()
+            .any(|n| n.packets > 0 && n.bytes > n.packets),
+        "no traffic counted for beta: {usage:?}"
+    );
     f.finish();
 }
